@@ -1,0 +1,32 @@
+"""histcheck: find consistency bugs in distributed systems, and check histories for linearizability, fast.
+
+The public API is small on purpose (Porcupine's lesson):
+
+* ``load(path, format="auto") -> History``: read a Jepsen history in any supported format;
+* ``check(history, model=..., init=..., time_limit=None) -> Result``: decide it for a model;
+* ``History``, ``Result``, ``Model`` and ``models.get(name)`` for everything else.
+"""
+from __future__ import annotations
+
+from .errors import HistcheckError, InputError
+from .history import Call, History, Op
+from .checker.result import Result
+
+__all__ = ["load", "check", "History", "Op", "Call", "Result", "HistcheckError", "InputError"]
+__version__ = "0.1.0"
+
+
+def load(path, format: str = "auto") -> History:
+    """Read a history from ``path``; ``format`` is ``auto``, ``edn``, ``json``, ``jepsen-log`` or ``porcupine-kv``."""
+    from .formats import load as _load
+    return _load(path, format=format)
+
+
+def check(history: History, model="cas-register", init=None, **options) -> Result:
+    """Check ``history`` for linearizability against ``model`` (a name or a Model) from ``init``.
+
+    Options: ``time_limit`` (seconds), ``memory_limit`` (bytes), ``nil_read`` (``absent`` or ``unknown``),
+    ``partition`` (check independent keys separately; default on), ``engine`` (``kernel`` or ``reference``).
+    """
+    from .checker import check as _check
+    return _check(history, model=model, init=init, **options)

@@ -1,0 +1,344 @@
+"""Histories: what happened, in the order it happened.
+
+A history is the list of events a test recorded: each client operation appears twice, once when a process
+*invokes* it and once when it *completes* (``ok``, ``fail`` or ``info``).  Everything histcheck does starts from
+here, whether the history came from a file (``histcheck.formats``) or from a live run (``histcheck.run``).
+
+This module keeps the events as ``Op`` objects in file order, pairs every invocation with its completion into a
+``Call`` (the unit a model and the checker reason about), keeps nemesis events aside for drawing, recognises
+independent keys, and converts to and from pandas.  The rules it applies are written once, in
+docs/semantics.md:
+
+* ``ok`` took effect; ``fail`` did not; ``info`` or a missing completion may have taken effect at any point
+  after the invocation (its return is at +infinity);
+* a process runs one operation at a time: invoking again while an operation is open is an error;
+* an operation whose process is not an integer (``:nemesis``) never enters a model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+from .errors import HistoryError
+from .values import Keyword, freeze
+
+TYPES = ("invoke", "ok", "fail", "info")
+COMPLETIONS = frozenset(("ok", "fail", "info"))
+INFINITY = math.inf
+
+
+class Op:
+    """One event of a history, as Jepsen records it.
+
+    ``index`` is the event's position as Jepsen numbers it (``:index`` when present, else its 0-based position in
+    the file, as Knossos numbers operations); ``line`` is where it was read from, for error messages; ``extra``
+    keeps every other key (``:error``, ``:node``...), so nothing is lost on a round trip.
+    """
+
+    __slots__ = ("index", "time", "type", "process", "f", "value", "extra", "line")
+
+    def __init__(self, type: str, process: Any, f: Any, value: Any = None, *, index: int = -1,
+                 time: int | None = None, extra: dict | None = None, line: int | None = None) -> None:
+        self.type = type
+        self.process = process
+        self.f = f
+        self.value = value
+        self.index = index
+        self.time = time
+        self.extra = extra
+        self.line = line
+
+    @property
+    def is_client(self) -> bool:
+        """Client operations have integer processes; ``:nemesis`` and other named processes do not."""
+        return isinstance(self.process, int) and not isinstance(self.process, bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The op as a map with Jepsen's field names (``index`` first, extras last)."""
+        out: dict[str, Any] = {"index": self.index}
+        if self.time is not None:
+            out["time"] = self.time
+        out["type"] = self.type
+        out["process"] = self.process
+        out["f"] = self.f
+        out["value"] = self.value
+        if self.extra:
+            out.update(self.extra)
+        return out
+
+    def __repr__(self) -> str:
+        from .values import show
+        return (f"{{:index {self.index}, :type :{self.type}, :process {show(self.process)}, "
+                f":f {show(self.f)}, :value {show(self.value)}}}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Op) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def make_op(fields: dict, *, position: int, line: int | None = None, path: str | None = None) -> Op:
+    """Build an ``Op`` from a parsed map (keyword or string keys), checking the fields every op must have.
+
+    Parsers call this for each event so that every format reports missing or unknown fields the same way.
+    """
+    get = fields.get
+    op_type = get("type")
+    if op_type is None:
+        raise HistoryError("operation has no :type", path=path, line=line,
+                           expected="one of :invoke, :ok, :fail, :info")
+    op_type = str.__str__(op_type) if isinstance(op_type, str) else op_type
+    if op_type not in TYPES:
+        raise HistoryError(f"unknown :type {op_type!r}", path=path, line=line,
+                           expected="one of :invoke, :ok, :fail, :info")
+    if "process" not in fields:
+        raise HistoryError("operation has no :process", path=path, line=line,
+                           expected="an integer process or :nemesis")
+    process = get("process")
+    if isinstance(process, str):
+        process = str.__str__(process)
+    f = get("f")
+    if isinstance(f, str):
+        f = str.__str__(f)
+    index = get("index")
+    if index is None:
+        index = position
+    elif not isinstance(index, int):
+        raise HistoryError(f":index {index!r} is not an integer", path=path, line=line, expected="an integer")
+    extra = None
+    if len(fields) > 6 or any(k not in _CORE for k in fields):
+        extra = {k: v for k, v in fields.items() if k not in _CORE}
+    return Op(op_type, process, f, get("value"), index=index, time=get("time"), extra=extra or None, line=line)
+
+
+_CORE = frozenset(("type", "process", "f", "value", "index", "time"))
+
+
+@dataclass(slots=True)
+class Call:
+    """An operation as the checker sees it: invocation and completion taken together.
+
+    ``value`` is what the model needs: the completion's value for an ``ok`` op (a read learns its value only when
+    it returns), the invocation's otherwise.  ``status`` is ``ok``, ``fail``, ``info`` (crashed) or ``open`` (never
+    completed); ``info`` and ``open`` return at +infinity.  ``call_pos``/``return_pos`` are positions in the event
+    order of the history, which is what real time means for a checker.
+    """
+
+    id: int
+    process: Any
+    f: Any
+    value: Any
+    status: str
+    invoke: Op
+    complete: Op | None
+    call_pos: int
+    return_pos: float
+    key: Any = None
+
+    @property
+    def crashed(self) -> bool:
+        return self.status in ("info", "open")
+
+    @property
+    def index(self) -> int:
+        """The index a person looks for: the completion's if there is one, else the invocation's."""
+        return self.complete.index if self.complete is not None else self.invoke.index
+
+    def describe(self) -> str:
+        from .values import show
+        return f"process {self.process} {self.status} {self.f} {show(self.value)} (index {self.index})"
+
+
+NO_KEY = object()
+
+
+@dataclass
+class History:
+    """A recorded history: events in order, plus where they came from.
+
+    The list of ``Op`` is the source of truth; ``calls()`` pairs them, ``nemesis_ops`` lists the faults, and
+    ``to_dataframe`` gives a pandas view for exploration.
+    """
+
+    ops: list[Op]
+    source: str | None = None
+    format: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    def __getitem__(self, i: int) -> Op:
+        return self.ops[i]
+
+    @property
+    def client_ops(self) -> list[Op]:
+        return [op for op in self.ops if op.is_client]
+
+    @property
+    def nemesis_ops(self) -> list[Op]:
+        """Events of non-client processes (the nemesis): drawn on timelines, never given to a model."""
+        return [op for op in self.ops if not op.is_client]
+
+    def processes(self) -> list[Any]:
+        return sorted({op.process for op in self.ops if op.is_client})
+
+    def fs(self) -> list[str]:
+        return sorted({str(op.f) for op in self.ops if op.is_client})
+
+    # -- pairing -------------------------------------------------------------------------------------------
+    def calls(self, *, include_failed: bool = False) -> list[Call]:
+        """Pair invocations with completions, in invocation order.
+
+        Raises ``HistoryError`` naming the line when a process invokes while its previous operation is still open,
+        or a completion has no invocation.  Failed calls are dropped unless ``include_failed`` (they did not take
+        effect); a crashed call keeps its invocation's value.
+        """
+        open_by_process: dict[Any, Call] = {}
+        calls: list[Call] = []
+        where = self.source
+        for pos, op in enumerate(self.ops):
+            if not op.is_client:
+                continue
+            process = op.process
+            if op.type == "invoke":
+                previous = open_by_process.get(process)
+                if previous is not None:
+                    raise HistoryError(
+                        f"process {process} invoked {op.f} while its {previous.f} invoked at "
+                        f"{_where(previous.invoke)} is still open", path=where, line=_line(op),
+                        expected="a completion (:ok, :fail or :info) before the next invocation")
+                call = Call(len(calls), process, op.f, op.value, "open", op, None, pos, INFINITY)
+                open_by_process[process] = call
+                calls.append(call)
+            else:
+                call = open_by_process.pop(process, None)
+                if call is None:
+                    raise HistoryError(f"process {process} completed {op.f} ({op.type}) with no invocation",
+                                       path=where, line=_line(op),
+                                       expected=f"an :invoke of process {process} before its completion")
+                call.complete = op
+                call.status = op.type
+                if op.type == "ok":
+                    call.return_pos = pos
+                    if op.value is not None:
+                        call.value = op.value
+                elif op.type == "fail":
+                    call.return_pos = pos
+        if not include_failed:
+            calls = [c for c in calls if c.status != "fail"]
+            for i, c in enumerate(calls):
+                c.id = i
+        return calls
+
+    # -- independent keys ----------------------------------------------------------------------------------
+    def key_style(self) -> str | None:
+        """How this history names independent keys: ``"field"`` (a ``:key`` on every client op), ``"tuple"``
+        (Jepsen's independent ``[k v]`` values), or None."""
+        client = [op for op in self.ops if op.is_client]
+        if not client:
+            return None
+        if all(op.extra is not None and "key" in op.extra for op in client):
+            return "field"
+        invokes = [op for op in client if op.type == "invoke"]
+        if invokes and all(isinstance(op.value, tuple) and len(op.value) == 2 for op in invokes):
+            fs = {op.f for op in invokes}
+            if fs != {"cas"} and not (fs <= {"cas", "txn"}):
+                return "tuple"
+        return None
+
+    def split_keys(self, calls: Sequence[Call], style: str | None) -> dict[Any, list[Call]]:
+        """Group calls by independent key, stripping the key from tuple values (P-compositionality)."""
+        if style is None:
+            return {NO_KEY: list(calls)}
+        groups: dict[Any, list[Call]] = {}
+        for call in calls:
+            if style == "field":
+                key = freeze(call.invoke.extra.get("key")) if call.invoke.extra else None
+            else:
+                key, inner = _split_tuple(call, self.source)
+                call.value = inner
+            call.key = key
+            groups.setdefault(key, []).append(call)
+        return groups
+
+    # -- pandas ----------------------------------------------------------------------------------------------
+    def to_dataframe(self):
+        """One row per event: index, time, type, process, f, value and every extra key as its own column."""
+        import pandas as pd
+        rows = [op.to_dict() for op in self.ops]
+        columns = ["index", "time", "type", "process", "f", "value"]
+        frame = pd.DataFrame.from_records(rows)
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        for col in columns:
+            if col not in frame.columns:
+                frame[col] = None
+        ordered = columns + [c for c in frame.columns if c not in columns]
+        return frame[ordered]
+
+    @classmethod
+    def from_dataframe(cls, frame, source: str | None = None) -> "History":
+        """Rebuild a history from ``to_dataframe`` output (or any frame with the same columns)."""
+        import pandas as pd
+        ops = []
+        for pos, record in enumerate(frame.to_dict("records")):
+            fields = {}
+            for k, v in record.items():
+                if v is None or (isinstance(v, float) and math.isnan(v) and k != "value"):
+                    continue
+                if k in ("index", "time") and not isinstance(v, int):
+                    v = int(v)
+                if k == "process" and isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                fields[k] = v
+            if "value" not in fields:
+                fields["value"] = None
+            ops.append(make_op(fields, position=pos, path=source))
+        del pd
+        return cls(ops, source=source)
+
+    # -- summary ---------------------------------------------------------------------------------------------
+    def summary(self) -> dict[str, int]:
+        counts = {t: 0 for t in TYPES}
+        for op in self.ops:
+            if op.is_client:
+                counts[op.type] += 1
+        counts["nemesis"] = len(self.ops) - sum(counts[t] for t in TYPES)
+        return counts
+
+
+def _split_tuple(call: Call, source: str | None) -> tuple[Any, Any]:
+    value = call.value
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise HistoryError(f"operation {call.f} of process {call.process} has value {value!r}, not an "
+                           f"independent [key value] pair", path=source, line=_line(call.invoke),
+                           expected="[key value]")
+    inv = call.invoke.value
+    if isinstance(inv, tuple) and len(inv) == 2 and freeze(inv[0]) != freeze(value[0]):
+        raise HistoryError(f"completion of process {call.process} names key {value[0]!r} but its invocation "
+                           f"named {inv[0]!r}", path=source, line=_line(call.complete or call.invoke))
+    inner = value[1]
+    return freeze(value[0]), inner
+
+
+def _line(op: Op) -> int | None:
+    return op.line
+
+
+def _where(op: Op) -> str:
+    return f"line {op.line}" if op.line is not None else f"index {op.index}"
+
+
+def history_from_dicts(maps: Iterable[dict], source: str | None = None) -> History:
+    """Build a history from plain maps (``{"type": "invoke", "process": 0, "f": "read", ...}``)."""
+    ops = [make_op(m, position=i, path=source) for i, m in enumerate(maps)]
+    return History(ops, source=source)
+
+
+def keyword(name: str) -> Keyword:
+    return Keyword(name)
