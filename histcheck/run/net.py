@@ -1,0 +1,385 @@
+"""Where the nodes live on the network, and the hooks that cut and heal their links.
+
+Two topologies behind one interface (``Network``):
+
+* ``NamespaceNetwork`` (root): every node gets its own network namespace ``hc<pid>-n<i>`` with one veth into a
+  bridge that lives in a hub namespace ``hc<pid>-hub``; the runner reaches the bridge through one more veth whose
+  root end holds ``.254`` of a private /24 under 10.77.0.0/16 that no interface on the machine uses.  Traffic only
+  ever goes to addresses inside namespaces the run created.  Faults are nftables rules inside a node's namespace
+  (a table ``inet histcheck``), so node<->node and client<->node links can be cut one by one.
+* ``ProxyNetwork`` (unprivileged): every node listens on loopback, and one small TCP proxy per node
+  (``histcheck.run.proxy``) carries its client port and its peer port; cutting a link tells the proxies to drop
+  and refuse the matching connections.
+
+``partition(groups)`` and ``heal()`` are the hooks the nemesis builds on; ``clients`` may appear in a group to
+place the clients (the runner) on one side.  Everything is removed by ``teardown()``; ``sweep_stale()`` removes
+what a SIGKILLed run of an earlier process left behind.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import IO, Iterable, Sequence
+
+from . import procs
+
+CLIENTS = "clients"
+_NS_RE = re.compile(r"^hc(\d+)-(hub|n\d+)$")
+_LINK_RE = re.compile(r"^hc(\d+)c$")
+
+
+@dataclass
+class Endpoint:
+    """How to reach one port of one node: where it listens and what others dial."""
+
+    listen_host: str
+    listen_port: int
+    dial_host: str
+    dial_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.dial_host}:{self.dial_port}"
+
+    @property
+    def listen_url(self) -> str:
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+
+@dataclass
+class NodeNet:
+    """A node's place on the network: its name, address and ports (``client``, ``peer``, others by name)."""
+
+    name: str
+    host: str
+    ports: dict[str, Endpoint] = field(default_factory=dict)
+
+
+class Network:
+    """The interface both topologies share."""
+
+    kind = "abstract"
+
+    def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
+        raise NotImplementedError
+
+    def wrap(self, name: str, argv: Sequence[str]) -> list[str]:
+        """The command line that runs ``argv`` as node ``name`` (inside its namespace, when there is one)."""
+        return list(argv)
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> None:
+        raise NotImplementedError
+
+    def heal(self) -> None:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"kind": self.kind}
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def choose_network(mode: str = "auto") -> "Network":
+    """``auto``: namespaces when root and ``ip`` works, proxies otherwise; ``netns`` or ``proxy`` to force one."""
+    if mode == "proxy" or (mode == "auto" and not (is_root() and procs.shutil.which("ip"))):
+        return ProxyNetwork()
+    if mode not in ("auto", "netns"):
+        raise ValueError(f"unknown network mode {mode!r}")
+    if not is_root():
+        from ..errors import InputError
+        raise InputError("network namespaces need root", expected="--network proxy when not root")
+    return NamespaceNetwork()
+
+
+def group_of(groups: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Map each member to the index of its group (members absent from every group are left out)."""
+    return {member: i for i, group in enumerate(groups) for member in group}
+
+
+def cut_pairs(groups: Sequence[Sequence[str]], members: Iterable[str]) -> set[frozenset[str]]:
+    """The unordered pairs of members that a partition into ``groups`` separates."""
+    where = group_of(groups)
+    members = list(members)
+    pairs = set()
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            if a in where and b in where and where[a] != where[b]:
+                pairs.add(frozenset((a, b)))
+    return pairs
+
+
+# -- namespaces -------------------------------------------------------------------------------------------------
+class NamespaceNetwork(Network):
+    """One network namespace per node on a bridge in a hub namespace (root only)."""
+
+    kind = "netns"
+
+    def __init__(self) -> None:
+        self.tag = f"hc{os.getpid()}"
+        self.hub = f"{self.tag}-hub"
+        self.root_link = f"{self.tag}c"
+        self.subnet: ipaddress.IPv4Network | None = None
+        self.nodes: dict[str, NodeNet] = {}
+        self.namespaces: list[str] = []
+        self.client_ip = ""
+
+    def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
+        sweep_stale()
+        self.subnet = _free_subnet()
+        hosts = list(self.subnet.hosts())
+        self.client_ip = str(hosts[253])
+        self._add_ns(self.hub)
+        _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.hub, "link", "set", "br0", "up")
+        for i, name in enumerate(names):
+            self.nodes[name] = self._add_node(name, str(hosts[i]), ports)
+        self._add_root_link()
+        for name in names:
+            self._nft_base(name)
+        return self.nodes
+
+    def _add_ns(self, ns: str) -> None:
+        _ip("netns", "add", ns)
+        self.namespaces.append(ns)
+        _ip("-n", ns, "link", "set", "lo", "up")
+
+    def _add_node(self, name: str, ip: str, ports: dict[str, int]) -> NodeNet:
+        ns = self.ns(name)
+        self._add_ns(ns)
+        _ip("link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", name, "netns", self.hub)
+        _ip("-n", self.hub, "link", "set", name, "master", "br0", "up")
+        _ip("-n", ns, "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        endpoints = {p: Endpoint(ip, port, ip, port) for p, port in ports.items()}
+        return NodeNet(name, ip, endpoints)
+
+    def _add_root_link(self) -> None:
+        _ip("link", "add", self.root_link, "type", "veth", "peer", "name", "clients", "netns", self.hub)
+        _ip("-n", self.hub, "link", "set", "clients", "master", "br0", "up")
+        _ip("addr", "add", f"{self.client_ip}/{self.subnet.prefixlen}", "dev", self.root_link)
+        _ip("link", "set", self.root_link, "up")
+
+    def ns(self, name: str) -> str:
+        return f"{self.tag}-{name}"
+
+    def wrap(self, name: str, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.ns(name), *argv]
+
+    def _nft_base(self, name: str) -> None:
+        script = ("table inet histcheck {\n chain input { type filter hook input priority 0; policy accept; }\n"
+                  " chain output { type filter hook output priority 0; policy accept; }\n}\n")
+        _nft(self.ns(name), script)
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> None:
+        """Drop every packet between members of different groups (``clients`` names the runner's side)."""
+        self.heal()
+        members = list(self.nodes) + [CLIENTS]
+        blocked: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for pair in cut_pairs(groups, members):
+            a, b = sorted(pair)
+            for node, other in ((a, b), (b, a)):
+                if node in blocked:
+                    blocked[node].append(self.client_ip if other == CLIENTS else self.nodes[other].host)
+        for node, addrs in blocked.items():
+            if addrs:
+                rule = "{ " + ", ".join(addrs) + " }"
+                _nft(self.ns(node), f"add rule inet histcheck input ip saddr {rule} drop\n"
+                                    f"add rule inet histcheck output ip daddr {rule} drop\n")
+
+    def heal(self) -> None:
+        for name in self.nodes:
+            _nft(self.ns(name), "flush chain inet histcheck input\nflush chain inet histcheck output\n",
+                 check=False)
+
+    def teardown(self) -> None:
+        procs.run_cmd(["ip", "link", "del", self.root_link], check=False)
+        for ns in reversed(self.namespaces):
+            procs.run_cmd(["ip", "netns", "del", ns], check=False)
+        self.namespaces.clear()
+        procs.wait_until(lambda: not _own_leftovers(self.tag), timeout=5)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "subnet": str(self.subnet), "clients": self.client_ip, "hub": self.hub,
+                "namespaces": {n: self.ns(n) for n in self.nodes}}
+
+
+def _ip(*args: str) -> None:
+    procs.run_cmd(["ip", *args])
+
+
+def _nft(ns: str, script: str, check: bool = True) -> None:
+    done = subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=script, capture_output=True,
+                          text=True, timeout=10)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"nft in {ns} failed: {done.stderr.strip()}")
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    """A /24 under 10.77.0.0/16 that no address or route on the machine touches yet."""
+    used = procs.run_cmd(["ip", "-4", "-o", "addr"]).stdout + procs.run_cmd(["ip", "-4", "route"]).stdout
+    start = os.getpid() % 200
+    for k in range(250):
+        third = (start + k) % 250 + 1
+        if f"10.77.{third}." not in used:
+            return ipaddress.IPv4Network(f"10.77.{third}.0/24")
+    raise RuntimeError("no free /24 under 10.77.0.0/16")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_namespaces() -> list[str]:
+    done = procs.run_cmd(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+
+
+def list_root_links() -> list[str]:
+    done = procs.run_cmd(["ip", "-o", "link"], check=False)
+    names = []
+    for line in done.stdout.splitlines():
+        parts = line.split(":")
+        if len(parts) > 1:
+            names.append(parts[1].strip().split("@")[0])
+    return names
+
+
+def leftovers(tag_pid: int | None = None) -> list[str]:
+    """Namespaces and root links that histcheck runs created and that still exist (of one pid, or any)."""
+    out = []
+    for name in list_namespaces():
+        m = _NS_RE.match(name)
+        if m and (tag_pid is None or int(m.group(1)) == tag_pid):
+            out.append(f"netns {name}")
+    for name in list_root_links():
+        m = _LINK_RE.match(name)
+        if m and (tag_pid is None or int(m.group(1)) == tag_pid):
+            out.append(f"link {name}")
+    return out
+
+
+def _own_leftovers(tag: str) -> list[str]:
+    return leftovers(int(tag[2:]))
+
+
+def sweep_stale() -> list[str]:
+    """Remove namespaces and links of histcheck runs whose process is gone (a SIGKILLed runner)."""
+    if not is_root():
+        return []
+    removed = []
+    for name in list_namespaces():
+        m = _NS_RE.match(name)
+        if m and not _pid_alive(int(m.group(1))):
+            procs.run_cmd(["ip", "netns", "del", name], check=False)
+            removed.append(name)
+    for name in list_root_links():
+        m = _LINK_RE.match(name)
+        if m and not _pid_alive(int(m.group(1))):
+            procs.run_cmd(["ip", "link", "del", name], check=False)
+            removed.append(name)
+    return removed
+
+
+# -- proxies ----------------------------------------------------------------------------------------------------
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ProxyNetwork(Network):
+    """Loopback addresses and one TCP proxy process per node (no privileges needed).
+
+    Each node listens on private loopback ports; its proxy listens on the public ones that clients and the other
+    nodes dial.  A proxy learns who is dialling from the first bytes of a connection (``X-Server-From`` of etcd's
+    peer protocol, or the dialer's registered source port), and drops connections across a partition.
+    """
+
+    kind = "proxy"
+
+    def __init__(self, log_dir: str | None = None) -> None:
+        self.nodes: dict[str, NodeNet] = {}
+        self.proxies: dict[str, subprocess.Popen] = {}
+        self.log_dir = log_dir
+
+    def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
+        for name in names:
+            endpoints = {}
+            for port_name in ports:
+                endpoints[port_name] = Endpoint("127.0.0.1", free_port(), "127.0.0.1", free_port())
+            self.nodes[name] = NodeNet(name, "127.0.0.1", endpoints)
+        for name, node in self.nodes.items():
+            self.proxies[name] = self._start_proxy(name, node)
+        return self.nodes
+
+    def _start_proxy(self, name: str, node: NodeNet) -> subprocess.Popen:
+        routes = [{"port": port_name, "listen": e.dial_port, "target": e.listen_port}
+                  for port_name, e in node.ports.items()]
+        argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes)]
+        proc = procs.spawn(argv, stdin=subprocess.PIPE, log=self._log(name))
+        ready = procs.wait_until(lambda: all(_can_connect(r["listen"]) for r in routes), timeout=10)
+        if not ready:
+            procs.kill(proc)
+            raise RuntimeError(f"the proxy for {name} did not start")
+        return proc
+
+    def _log(self, name: str) -> IO[bytes] | None:
+        if self.log_dir is None:
+            return None
+        return open(os.path.join(self.log_dir, f"proxy-{name}.log"), "ab")
+
+    def register_peer_ids(self, ids: dict[str, str]) -> None:
+        """Tell every proxy which etcd member id is which node (to recognise peer connections)."""
+        self._send({"cmd": "ids", "ids": ids})
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> None:
+        members = list(self.nodes) + [CLIENTS]
+        pairs = [sorted(p) for p in cut_pairs(groups, members)]
+        self._send({"cmd": "block", "pairs": pairs})
+
+    def heal(self) -> None:
+        self._send({"cmd": "block", "pairs": []})
+
+    def _send(self, message: dict) -> None:
+        line = (json.dumps(message) + "\n").encode()
+        for proc in self.proxies.values():
+            if proc.poll() is None and proc.stdin is not None:
+                try:
+                    proc.stdin.write(line)
+                    proc.stdin.flush()
+                except (BrokenPipeError, OSError):
+                    pass
+
+    def teardown(self) -> None:
+        for proc in self.proxies.values():
+            procs.stop(proc, grace=1)
+        self.proxies.clear()
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "proxies": {n: {p: e.dial_port for p, e in node.ports.items()}
+                                               for n, node in self.nodes.items()}}
+
+
+def _can_connect(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,163 @@
+"""Starting and stopping the programs a run owns (database nodes, proxies), and never leaving one behind.
+
+Every child is started through ``setpriv --pdeathsig KILL`` (when util-linux has it) from one long-lived launcher
+thread, so that the kernel kills it if the runner dies, even by SIGKILL: a parent-death signal fires when the
+*thread* that forked the child ends, which is why all forks happen on the same thread.  ``Cleanup`` is the one
+registry of undo actions for a run; it runs them in reverse order from ``finally`` blocks, signal handlers and
+``atexit`` alike, and is idempotent.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, IO, Sequence
+
+from ..errors import InputError
+
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="histcheck-launcher")
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of ``name``, or an error telling how to install it (a run stops at once without it)."""
+    path = shutil.which(name)
+    if path is None:
+        raise InputError(f"`{name}` is not on PATH", expected=f"the Debian package {package}: run "
+                         f"`apt-get install -y {package}` as root (or `bash .ci/setup`)")
+    return path
+
+
+def _pdeathsig_prefix() -> list[str]:
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+def spawn(argv: Sequence[str], *, log: IO[bytes] | None = None, stdin: int | None = subprocess.DEVNULL,
+          cwd: str | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` on the launcher thread, tied to the runner's life; stdout and stderr go to ``log``."""
+    cmd = _pdeathsig_prefix() + list(argv)
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(cmd, stdin=stdin, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                cwd=cwd, env=env, start_new_session=True)
+    return _LAUNCHER.submit(start).result()
+
+
+def stop(proc: subprocess.Popen | None, *, grace: float = 3.0) -> None:
+    """SIGTERM (and SIGCONT, in case it was paused), then SIGKILL after ``grace`` seconds; always reaps."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGCONT):
+        _signal(proc, sig)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen | None) -> None:
+    """SIGKILL the process group of ``proc`` and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    _signal(proc, signal.SIGKILL)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def pause(proc: subprocess.Popen) -> None:
+    _signal(proc, signal.SIGSTOP)
+
+
+def resume(proc: subprocess.Popen) -> None:
+    _signal(proc, signal.SIGCONT)
+
+
+def run_cmd(argv: Sequence[str], *, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess:
+    """Run a short command (``ip``, ``nft``), returning its output; raises with stderr on failure if ``check``."""
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (a bounded loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+class Cleanup:
+    """Undo actions of one run, run once in reverse order whatever ends the run."""
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[str, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+        self._done = False
+        atexit.register(self.run)
+
+    def add(self, name: str, action: Callable[[], None]) -> None:
+        with self._lock:
+            self._actions.append((name, action))
+
+    def run(self) -> list[str]:
+        """Run every action (errors are collected, not raised) and return the errors as text."""
+        with self._lock:
+            actions, self._actions = self._actions[::-1], []
+            self._done = True
+        errors = []
+        for name, action in actions:
+            try:
+                action()
+            except Exception as exc:  # one failed undo must not stop the others
+                errors.append(f"{name}: {exc}")
+        return errors
+
+
+class SignalGuard:
+    """Turn SIGTERM (and a first Ctrl-C) into a stop request; a second signal raises KeyboardInterrupt.
+
+    Installed only on the main thread; restores the previous handlers on exit.
+    """
+
+    def __init__(self, on_stop: Callable[[str], None]) -> None:
+        self._on_stop = on_stop
+        self._count = 0
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "SignalGuard":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self._count += 1
+        if self._count == 1:
+            self._on_stop(signal.Signals(signum).name)
+            return
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]

@@ -1,0 +1,145 @@
+"""A small TCP proxy for one node, so that an unprivileged run can still cut links.
+
+``python -m histcheck.run.proxy NODE ROUTES`` listens on each route's public port and forwards to the node's
+private port.  It reads commands as JSON lines on stdin:
+
+* ``{"cmd": "ids", "ids": {"<member id hex>": "n2"}}``: who is who on the peer port (etcd sends
+  ``X-Server-From: <id>`` on every peer request);
+* ``{"cmd": "block", "pairs": [["n1", "n2"], ["clients", "n3"]]}``: drop existing connections across these links
+  and refuse new ones (an empty list heals).
+
+Connections on a ``client`` route come from ``clients``; connections on a ``peer`` route are attributed by their
+first request's ``X-Server-From`` header (unknown dialers are let through).  The proxy exits when stdin closes,
+which happens when the runner dies.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import threading
+from typing import Any
+
+_FROM = re.compile(rb"(?im)^x-server-from:\s*([0-9a-f]+)\s*$")
+_SNIFF_LIMIT = 16384
+
+
+class Proxy:
+    def __init__(self, node: str, routes: list[dict[str, Any]]) -> None:
+        self.node = node
+        self.routes = routes
+        self.ids: dict[str, str] = {}
+        self.blocked: set[frozenset[str]] = set()
+        self.conns: list[tuple[str, socket.socket, socket.socket]] = []
+        self.lock = threading.Lock()
+
+    def serve(self) -> None:
+        for route in self.routes:
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", int(route["listen"])))
+            listener.listen(128)
+            threading.Thread(target=self._accept, args=(listener, route), daemon=True).start()
+        self._commands()
+
+    def _accept(self, listener: socket.socket, route: dict) -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=self._handle, args=(conn, route), daemon=True).start()
+
+    def _handle(self, conn: socket.socket, route: dict) -> None:
+        first = b""
+        source = "clients"
+        if route["port"] != "client":
+            first, source = self._sniff(conn)
+        if self._is_blocked(source):
+            conn.close()
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", int(route["target"])), timeout=5)
+        except OSError:
+            conn.close()
+            return
+        upstream.settimeout(None)
+        for s in (conn, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if first:
+            upstream.sendall(first)
+        with self.lock:
+            self.conns.append((source, conn, upstream))
+        threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
+        _pump(conn, upstream)
+
+    def _sniff(self, conn: socket.socket) -> tuple[bytes, str]:
+        conn.settimeout(2)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data and len(data) < _SNIFF_LIMIT:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        conn.settimeout(None)
+        match = _FROM.search(data)
+        source = self.ids.get(match.group(1).decode().lower(), "unknown") if match else "unknown"
+        return data, source
+
+    def _is_blocked(self, source: str) -> bool:
+        return frozenset((source, self.node)) in self.blocked
+
+    def _commands(self) -> None:
+        for line in sys.stdin:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("cmd") == "ids":
+                self.ids.update({k.lower(): v for k, v in message["ids"].items()})
+            elif message.get("cmd") == "block":
+                self.blocked = {frozenset(p) for p in message["pairs"]}
+                self._drop_blocked()
+
+    def _drop_blocked(self) -> None:
+        with self.lock:
+            keep = []
+            for source, a, b in self.conns:
+                if self._is_blocked(source) or a.fileno() < 0:
+                    _close(a, b)
+                else:
+                    keep.append((source, a, b))
+            self.conns = keep
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    _close(src, dst)
+
+
+def _close(*socks: socket.socket) -> None:
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def main(argv: list[str]) -> None:
+    Proxy(argv[1], json.loads(argv[2])).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

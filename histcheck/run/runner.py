@@ -1,0 +1,294 @@
+"""The runner: one test from cluster setup to verdict, and nothing left behind.
+
+``Runner(options).run()`` creates the store, brings up the DB on its network, starts one worker thread per unit
+of concurrency and the nemesis thread, lets the generator drive them for the time limit, heals, waits for
+recovery, runs the workload's final operations, tears everything down and checks the history.  Every operation
+is journaled as it happens.
+
+Workers behave as Jepsen's: worker ``w`` talks to node ``w mod n`` as process ``w``; when an operation crashes
+(``:info``) the process is retired and the worker goes on as process ``p + concurrency`` with a fresh connection.
+SIGINT/SIGTERM ask the run to stop early (the partial history is still checked); a second signal aborts.  The
+``Cleanup`` registry undoes everything on every exit path, including ``atexit``.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from ..checker.result import Result
+from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from ..history import History
+from . import procs
+from .clients import ClientError, Definite
+from .db import DB
+from .generator import Generator
+from .nemesis import NemesisRunner
+from .nemesis import get as get_nemesis
+from .net import ProxyNetwork, choose_network
+from .store import Journal, Store
+
+
+@dataclass
+class RunOptions:
+    """Every option of a run; written to ``test.json``."""
+
+    db: str = "etcd"
+    nodes: int = 3
+    workload: str = "register"
+    nemesis: str = "none"
+    time_limit: float = 30.0
+    concurrency: int = 5
+    rate: float = 50.0
+    read_mode: str = "linearizable"
+    seed: int | None = None
+    store: str = "store"
+    network: str = "auto"
+    op_timeout: float = 5.0
+    recover: float = 1.0
+    test_name: str | None = None
+    workload_options: dict = field(default_factory=dict)
+    nemesis_options: dict = field(default_factory=dict)
+
+    def name(self) -> str:
+        return self.test_name or f"{self.db}-{self.workload}-{self.nemesis}"
+
+
+@dataclass
+class Outcome:
+    """What a run produced: the verdict, where everything is, and a few numbers."""
+
+    result: Result | None
+    path: str
+    stats: dict
+    errors: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        if self.result is None:
+            return EXIT_UNKNOWN
+        return {True: EXIT_VALID, False: EXIT_INVALID}.get(self.result.valid, EXIT_UNKNOWN)
+
+
+def make_db(options: RunOptions, network: Any, work_dir: str, log_dir: str) -> DB:
+    names = [f"n{i + 1}" for i in range(options.nodes)]
+    serializable = options.read_mode == "serializable"
+    if options.db == "etcd":
+        from .etcd import EtcdDB
+        return EtcdDB(names, network, work_dir, log_dir, token=f"histcheck-{os.getpid()}",
+                      serializable=serializable)
+    if options.db == "redis":
+        from .redis_db import RedisSentinelDB
+        return RedisSentinelDB(names, network, work_dir, log_dir)
+    from ..errors import InputError
+    raise InputError(f"unknown db {options.db!r}", expected="etcd or redis")
+
+
+class Runner:
+    def __init__(self, options: RunOptions, *, on_progress: Callable[[dict], None] | None = None) -> None:
+        import workloads
+        if options.seed is None:
+            options.seed = random.SystemRandom().randrange(1 << 31)
+        self.options = options
+        self.workload = workloads.get(options.workload, options.workload_options)
+        self.nemesis = get_nemesis(options.nemesis, options.nemesis_options)
+        self.on_progress = on_progress
+        self.generator = Generator(self.workload, concurrency=options.concurrency, rate=options.rate,
+                                   time_limit=options.time_limit, seed=options.seed)
+        self.cleanup = procs.Cleanup()
+        self.stop_reason: str | None = None
+        self.errors: list[str] = []
+        self.journal: Journal | None = None
+        self.db: DB | None = None
+        self.nemesis_runner: NemesisRunner | None = None
+        self.timings: dict[str, float] = {}
+
+    # -- the run -----------------------------------------------------------------------------------------------
+    def request_stop(self, why: str) -> None:
+        self.stop_reason = why
+        self.generator.stop()
+
+    def run(self) -> Outcome:
+        store = Store(self.options.store, self.options.name())
+        self.store = store
+        self._write_test("running")
+        with procs.SignalGuard(self.request_stop):
+            try:
+                self._phase("setup", self._setup)
+                self._phase("run", self._main_phase)
+            finally:
+                self._finish()
+        result = self._phase("check", self._check)
+        self._write_test("done")
+        return Outcome(result, store.path, self.stats(), self.errors)
+
+    def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.generator.phase = name
+        start = time.monotonic()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = round(time.monotonic() - start, 3)
+
+    def _setup(self) -> None:
+        network = choose_network(self.options.network)
+        if isinstance(network, ProxyNetwork):
+            network.log_dir = self.store.log_dir
+        work_dir = tempfile.mkdtemp(prefix=f"histcheck-{os.getpid()}-")
+        self.cleanup.add("work dir", lambda: shutil.rmtree(work_dir, ignore_errors=True))
+        self.db = make_db(self.options, network, work_dir, self.store.log_dir)
+        self.cleanup.add("db", self.db.teardown)
+        self.db.setup()
+        self._workload_setup()
+        self.journal = Journal(self.store)
+        self.nemesis.setup(self.db)
+        self.nemesis_runner = NemesisRunner(self.nemesis, self.journal, self.generator.nemesis_rng,
+                                            self.options.time_limit)
+
+    def _workload_setup(self) -> None:
+        client = self.db.client(self.db.node_names[0], self.options.op_timeout)
+        try:
+            for attempt in range(5):
+                try:
+                    self.workload.setup(client)
+                    return
+                except ClientError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(1)
+        finally:
+            client.close()
+
+    def _main_phase(self) -> None:
+        if self.stop_reason:
+            return
+        self.generator.start()
+        workers = [threading.Thread(target=self._worker, args=(w,), name=f"histcheck-worker-{w}", daemon=True)
+                   for w in range(self.options.concurrency)]
+        for t in workers:
+            t.start()
+        self.nemesis_runner.start()
+        self._watch(workers, deadline=self.generator.deadline + self.options.op_timeout + 5)
+        for t in workers:
+            t.join(timeout=self.options.op_timeout + 2)
+
+    def _watch(self, threads: list[threading.Thread], deadline: float) -> None:
+        """Report progress until the threads end (bounded by ``deadline``)."""
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            self._progress()
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.stats())
+
+    def _worker(self, w: int) -> None:
+        process = w
+        client = None
+        node = self.db.node_names[w % len(self.db.node_names)]
+        try:
+            while True:
+                op = self.generator.next(w)
+                if op is None:
+                    return
+                if client is None:
+                    client = self.db.client(node, self.options.op_timeout)
+                if self._perform(client, process, *op) == "info":
+                    client.close()
+                    client = None
+                    process += self.options.concurrency
+        except Exception as exc:  # a bug in a workload must not hang the run
+            self.errors.append(f"worker {w}: {type(exc).__name__}: {exc}")
+            self.request_stop("error")
+        finally:
+            if client is not None:
+                client.close()
+
+    def _perform(self, client: Any, process: int, f: str, value: Any) -> str:
+        """Invoke one operation and record its invocation and completion; returns the completion type."""
+        self.journal.record("invoke", process, f, value)
+        error = None
+        try:
+            kind, out = self.workload.invoke(client, f, value)
+        except Definite as exc:
+            kind, out, error = "fail", value, str(exc)
+        except ClientError as exc:
+            kind = "fail" if f in self.workload.reads else "info"
+            out, error = value, str(exc)
+        self.journal.record(kind, process, f, out, error=error)
+        return kind
+
+    def _finish(self) -> None:
+        """Heal, recover, final operations (unless stopping), then tear everything down."""
+        try:
+            if self.nemesis_runner is not None:
+                self._phase("heal", self.nemesis_runner.finish)
+                self.errors.extend(self.nemesis_runner.errors)
+            if self.journal is not None and not self.stop_reason:
+                self._phase("recover", lambda: time.sleep(self.options.recover))
+                self._phase("final", self._final_ops)
+        finally:
+            if self.journal is not None:
+                self.journal.close()
+            self.generator.phase = "teardown"
+            start = time.monotonic()
+            self.errors.extend(self.cleanup.run())
+            self.timings["teardown"] = round(time.monotonic() - start, 3)
+
+    def _final_ops(self) -> None:
+        final = self.workload.final_ops()
+        if not final:
+            return
+        base = self.options.concurrency * 1000 + 0
+        for i, (f, value) in enumerate(final):
+            node = self.db.node_names[i % len(self.db.node_names)]
+            for attempt in range(5):
+                client = self.db.client(node, self.options.op_timeout)
+                kind = self._perform(client, base + i * 10 + attempt, f, value)
+                client.close()
+                if kind == "ok" or self.stop_reason:
+                    break
+                time.sleep(0.5)
+
+    # -- results -----------------------------------------------------------------------------------------------
+    def history(self) -> History:
+        ops = self.journal.ops if self.journal is not None else []
+        return History(list(ops), source=self.store.file("history.edn"), format="edn")
+
+    def _check(self) -> Result | None:
+        if self.journal is None:
+            return None
+        result = self.workload.check(self.history())
+        if self.stop_reason:
+            result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
+        self.store.write_json("results.json", result.to_dict())
+        self.store.write_text("results.edn", result.to_edn())
+        return result
+
+    def stats(self) -> dict:
+        counts = dict(self.journal.counts) if self.journal else {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        elapsed = self.journal.now() / 1e9 if self.journal else 0.0
+        done = counts["ok"] + counts["fail"] + counts["info"]
+        return {"phase": self.generator.phase, "elapsed": round(elapsed, 2), "ops": counts["invoke"],
+                "completed": done, **counts, "faults": self.nemesis.active(),
+                "ops_per_s": round(done / elapsed, 1) if elapsed > 0 and self.generator.phase == "run" else None,
+                "timings": dict(self.timings)}
+
+    def _write_test(self, status: str) -> None:
+        info = {"name": self.options.name(), "status": status, "options": asdict(self.options),
+                "workload": self.workload.describe(), "nemesis": self.nemesis.describe(),
+                "start_time": self.store.path.rsplit("/", 1)[-1], "pid": os.getpid(),
+                "store": self.store.path}
+        if self.db is not None:
+            info["db"] = self.db.describe()
+        if status == "done":
+            info["stats"] = self.stats()
+            info["errors"] = self.errors
+            info["stop_reason"] = self.stop_reason
+        self.store.write_json("test.json", info)

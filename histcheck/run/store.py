@@ -1,0 +1,133 @@
+"""The store: where a run leaves everything it knows, laid out as Jepsen lays it out.
+
+``store/<test-name>/<timestamp>/`` holds ``history.edn`` (one Jepsen op map per line), ``history.jsonl`` (the same
+ops as JSON lines), ``test.json`` (every option of the run), ``results.json``/``results.edn`` and ``logs/`` (one
+log per node process).  ``store/latest`` (and ``store/<test-name>/latest``) point at the newest run.
+
+The ``Journal`` appends each operation to both history files the moment it happens and flushes it to the kernel,
+so a SIGKILL of the runner loses nothing already recorded; it fsyncs at most once per ``fsync_every`` seconds
+(and on close), so a crash of the machine loses at most that much.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ..history import Op
+from ..values import Keyword
+
+try:
+    from ..formats import format_op, format_op_json
+except ImportError:  # the formats package is being written alongside; fall back to our own writer
+    from ..values import show
+
+    def format_op(op: Op) -> str:
+        return show({Keyword(k): v for k, v in op.to_dict().items()})
+
+    def format_op_json(op: Op) -> str:
+        from ..values import to_plain
+        return json.dumps(to_plain(op.to_dict()))
+
+
+def timestamp() -> str:
+    """Jepsen's directory name for a run: ``20240131T120000.000Z``."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class Store:
+    """One run's directory in the store."""
+
+    def __init__(self, root: str, test_name: str, stamp: str | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.test_name = test_name
+        self.path = os.path.join(self.root, test_name, stamp or timestamp())
+        os.makedirs(self.path, exist_ok=False)
+        self.log_dir = os.path.join(self.path, "logs")
+        os.makedirs(self.log_dir)
+        self._link_latest()
+
+    def _link_latest(self) -> None:
+        for link, target in ((os.path.join(self.root, "latest"), os.path.relpath(self.path, self.root)),
+                             (os.path.join(self.root, self.test_name, "latest"), os.path.basename(self.path))):
+            tmp = f"{link}.{os.getpid()}.tmp"
+            try:
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+                os.symlink(target, tmp)
+                os.replace(tmp, link)
+            except OSError:
+                pass
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def write_json(self, name: str, data: Any) -> str:
+        path = self.file(name)
+        with open(path, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.write("\n")
+        return path
+
+    def write_text(self, name: str, text: str) -> str:
+        path = self.file(name)
+        with open(path, "w") as fh:
+            fh.write(text)
+            if not text.endswith("\n"):
+                fh.write("\n")
+        return path
+
+
+class Journal:
+    """The live history: numbers each op, writes it to ``history.edn`` and ``history.jsonl``, keeps it in memory."""
+
+    def __init__(self, store: Store, *, fsync_every: float = 1.0) -> None:
+        self.edn = open(store.file("history.edn"), "a", buffering=1 << 16)
+        self.jsonl = open(store.file("history.jsonl"), "a", buffering=1 << 16)
+        self.ops: list[Op] = []
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.lock = threading.Lock()
+        self.start_ns = time.monotonic_ns()
+        self.fsync_every = fsync_every
+        self._last_sync = time.monotonic()
+        self.closed = False
+
+    def now(self) -> int:
+        """Nanoseconds since the test started (Jepsen's ``:time``)."""
+        return time.monotonic_ns() - self.start_ns
+
+    def record(self, type_: str, process: Any, f: str, value: Any, **extra: Any) -> Op:
+        """Append one op (``extra`` keys such as ``error`` follow the core fields)."""
+        extra_map = {Keyword(k): v for k, v in extra.items() if v is not None} or None
+        with self.lock:
+            op = Op(type_, process, Keyword(f), value, index=len(self.ops), time=self.now(), extra=extra_map)
+            self.ops.append(op)
+            if not self.closed:
+                self.edn.write(format_op(op) + "\n")
+                self.jsonl.write(format_op_json(op) + "\n")
+                self.edn.flush()
+                self.jsonl.flush()
+                if time.monotonic() - self._last_sync >= self.fsync_every:
+                    self._sync()
+            if process != "nemesis" and isinstance(process, int):
+                self.counts[type_] += 1
+        return op
+
+    def _sync(self) -> None:
+        for fh in (self.edn, self.jsonl):
+            os.fsync(fh.fileno())
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            for fh in (self.edn, self.jsonl):
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()

@@ -1,0 +1,80 @@
+"""``bank``: transfers between accounts in one transaction, reads of every account; the total must not change.
+
+Accounts ``0..n-1`` start with ``total / n`` each.  A ``transfer`` (``{:from 1, :to 3, :amount 4}``) reads both
+accounts and writes both in one compare-and-set transaction (``:fail`` when it raced or funds were short); a
+``read`` returns every balance from one snapshot.  Jepsen's bank checker: every ok read sees every account, no
+negative balance, and the configured total.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from histcheck.checker.result import Result
+from histcheck.history import History
+from histcheck.values import Keyword
+
+from .base import Completion, Workload
+
+FROM, TO, AMOUNT = Keyword("from"), Keyword("to"), Keyword("amount")
+
+
+class Bank(Workload):
+    name = "bank"
+    checker = "bank (Jepsen's bank checker: totals preserved, no negative balances)"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.accounts = int(self.options.get("accounts", 5))
+        self.total = int(self.options.get("total", 100))
+
+    def key(self, account: int) -> str:
+        return f"{self.prefix}/bank/{account}"
+
+    def setup(self, client: Any) -> None:
+        share = self.total // self.accounts
+        balances = [share] * self.accounts
+        balances[0] += self.total - share * self.accounts
+        keys = [self.key(a) for a in range(self.accounts)]
+        client.multi_cas({k: None for k in keys}, {k: str(b) for k, b in zip(keys, balances)})
+
+    def next_op(self, rng: random.Random) -> tuple[str, Any]:
+        if rng.random() < 0.4:
+            return "read", None
+        src, dst = rng.sample(range(self.accounts), 2)
+        return "transfer", {FROM: src, TO: dst, AMOUNT: rng.randint(1, 5)}
+
+    def invoke(self, client: Any, f: str, value: Any) -> Completion:
+        if f == "read":
+            raw = client.read_many([self.key(a) for a in range(self.accounts)])
+            return "ok", {a: (int(raw[self.key(a)]) if raw[self.key(a)] is not None else None)
+                          for a in range(self.accounts)}
+        src, dst, amount = self.key(value[FROM]), self.key(value[TO]), value[AMOUNT]
+        now = client.read_many([src, dst])
+        if now[src] is None or now[dst] is None or int(now[src]) < amount:
+            return "fail", value
+        puts = {src: str(int(now[src]) - amount), dst: str(int(now[dst]) + amount)}
+        return ("ok" if client.multi_cas(now, puts) else "fail"), value
+
+    def final_ops(self) -> list[tuple[str, Any]]:
+        return [("read", None)]
+
+    def check(self, history: History) -> Result:
+        return check_bank(history, self.accounts, self.total)
+
+
+def check_bank(history: History, accounts: int, total: int) -> Result:
+    errors = []
+    reads = [op for op in history if op.is_client and op.f == "read" and op.type == "ok"]
+    for op in reads:
+        balances = op.value or {}
+        values = [balances.get(a) for a in range(accounts)]
+        if any(v is None for v in values):
+            errors.append(f"read at index {op.index} is missing accounts: {balances}")
+        elif any(v < 0 for v in values):
+            errors.append(f"read at index {op.index} has a negative balance: {balances}")
+        elif sum(values) != total:
+            errors.append(f"read at index {op.index} totals {sum(values)}, not {total}: {balances}")
+    notes = [f"{len(reads)} reads checked against total {total}"] + errors[:20]
+    ops = sum(1 for op in history if op.is_client and op.type == "invoke")
+    return Result(not errors, "bank", ops=ops, analyzer="bank", notes=notes)

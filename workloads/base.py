@@ -1,0 +1,56 @@
+"""What a workload is: the operations it generates, how a client performs them, and how they are checked.
+
+A workload is written against the small key-value interface of ``histcheck.run.clients`` (``read``, ``write``,
+``cas``, ``read_prefix``, ``read_many``, ``multi_cas``), so every DB that supplies a client runs every workload.
+``invoke`` returns the completion ``(type, value)``; a client error it lets through is turned by the runner into
+``:info`` (writes) or ``:fail`` (the workload's ``reads``).  ``check`` turns the recorded history into a ``Result``,
+either through ``histcheck.check`` with the workload's ``model`` or with its own checker.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from histcheck.checker.result import Result
+from histcheck.history import History
+
+Completion = tuple[str, Any]
+
+
+class Workload:
+    """Base class; subclasses set ``name``, ``model`` or ``checker`` and fill in the three verbs."""
+
+    name = "workload"
+    model: str | None = None
+    checker = ""
+    reads: frozenset[str] = frozenset({"read"})
+    prefix = "hc"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def setup(self, client: Any) -> None:
+        """Write whatever must exist before the first operation (bank accounts)."""
+
+    def next_op(self, rng: random.Random) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    def invoke(self, client: Any, f: str, value: Any) -> Completion:
+        raise NotImplementedError
+
+    def final_ops(self) -> list[tuple[str, Any]]:
+        """Operations run once after the main phase and recovery (final reads)."""
+        return []
+
+    def check(self, history: History) -> Result:
+        import histcheck
+        return histcheck.check(history, model=self.model, init=None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"workload": self.name, "model": self.model, "checker": self.checker or self.model}
+
+
+def mix(rng: random.Random, weights: dict[str, float]) -> str:
+    """Pick an operation name with the given relative weights."""
+    names = list(weights)
+    return rng.choices(names, weights=[weights[n] for n in names])[0]
