@@ -133,9 +133,11 @@ class NamespaceNetwork(Network):
         self.nodes: dict[str, NodeNet] = {}
         self.namespaces: list[str] = []
         self.client_ip = ""
+        self.reaper: subprocess.Popen | None = None
 
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
         sweep_stale()
+        self.reaper = start_reaper(self.tag)
         self.subnet = _free_subnet()
         hosts = list(self.subnet.hosts())
         self.client_ip = str(hosts[253])
@@ -208,10 +210,24 @@ class NamespaceNetwork(Network):
             procs.run_cmd(["ip", "netns", "del", ns], check=False)
         self.namespaces.clear()
         procs.wait_until(lambda: not _own_leftovers(self.tag), timeout=5)
+        if self.reaper is not None:
+            procs.kill(self.reaper)
+            self.reaper = None
 
     def describe(self) -> dict:
         return {"kind": self.kind, "subnet": str(self.subnet), "clients": self.client_ip, "hub": self.hub,
                 "namespaces": {n: self.ns(n) for n in self.nodes}}
+
+
+def start_reaper(tag: str) -> subprocess.Popen:
+    """A detached shell that removes this run's namespaces and link if the runner dies without cleaning up
+    (SIGKILL); the runner kills it after its own teardown."""
+    pid = os.getpid()
+    script = (f"while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; "
+              f"for ns in $(ip netns list | awk '{{print $1}}' | grep '^{tag}-'); do ip netns del $ns; done; "
+              f"ip link del {tag}c 2>/dev/null; exit 0")
+    return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _ip(*args: str) -> None:

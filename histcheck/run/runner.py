@@ -89,12 +89,22 @@ def make_db(options: RunOptions, network: Any, work_dir: str, log_dir: str) -> D
     raise InputError(f"unknown db {options.db!r}", expected="etcd or redis")
 
 
+def preflight(options: RunOptions) -> None:
+    """Stop at once, with how to install it, when the database's programs are missing."""
+    if options.db == "etcd":
+        procs.require_binary("etcd", "etcd-server")
+    elif options.db == "redis":
+        procs.require_binary("redis-server", "redis-server")
+        procs.require_binary("redis-sentinel", "redis-sentinel")
+
+
 class Runner:
     def __init__(self, options: RunOptions, *, on_progress: Callable[[dict], None] | None = None) -> None:
         import workloads
         if options.seed is None:
             options.seed = random.SystemRandom().randrange(1 << 31)
         self.options = options
+        preflight(options)
         self.workload = workloads.get(options.workload, options.workload_options)
         self.nemesis = get_nemesis(options.nemesis, options.nemesis_options)
         self.on_progress = on_progress

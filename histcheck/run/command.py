@@ -1,0 +1,123 @@
+"""``histcheck run``: the click command that runs a test against a real cluster and prints the verdict.
+
+It shows a live progress line (operations, ok/fail/info, current faults) while the test runs, then the verdict
+and the directory of the stored test.  Exit codes are analyze's: 0 valid, 1 invalid, 2 unknown, 254 bad
+arguments (or a missing database binary), 255 an internal error.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any
+
+import click
+
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InputError
+
+WORKLOADS = ("register", "multi-register", "set", "counter", "bank", "append")
+
+
+class Progress:
+    """The live line: rich's Live on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self.live = None
+        self._last_plain = 0.0
+
+    def __enter__(self) -> "Progress":
+        if not self.quiet and self.console.is_terminal:
+            from rich.live import Live
+            self.live = Live("", console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def update(self, stats: dict) -> None:
+        text = line(stats)
+        if self.live is not None:
+            self.live.update(text)
+        elif not self.quiet and time.monotonic() - self._last_plain >= 5:
+            self._last_plain = time.monotonic()
+            self.console.print(text, highlight=False)
+
+
+def line(stats: dict) -> str:
+    faults = stats.get("faults") or "none"
+    rate = f", {stats['ops_per_s']} ops/s" if stats.get("ops_per_s") else ""
+    return (f"[{stats['phase']}] {stats['elapsed']:.1f}s  {stats['ops']} ops: {stats['ok']} ok, "
+            f"{stats['fail']} fail, {stats['info']} info{rate}  faults: {faults}")
+
+
+@click.command("run")
+@click.option("--db", type=click.Choice(["etcd", "redis"]), default="etcd", show_default=True,
+              help="The database under test.")
+@click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")
+@click.option("--workload", type=click.Choice(WORKLOADS), default="register", show_default=True)
+@click.option("--nemesis", default="none", show_default=True, help="Faults to inject (none; see issue 6).")
+@click.option("--time-limit", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True,
+              help="Seconds of the main phase.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=5, show_default=True,
+              help="Client workers (processes).")
+@click.option("--rate", type=click.FloatRange(0), default=50.0, show_default=True,
+              help="Total operations per second (0: unlimited).")
+@click.option("--read-mode", type=click.Choice(["linearizable", "serializable"]), default="linearizable",
+              show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed for the generator (random when absent).")
+@click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False),
+              help="Where runs are stored.")
+@click.option("--network", type=click.Choice(["auto", "netns", "proxy"]), default="auto", show_default=True,
+              help="Per-node network namespaces (root) or loopback proxies.")
+@click.option("--op-timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
+              help="Seconds before a client call is given up (:info for writes).")
+@click.option("--recover", type=click.FloatRange(0, 600), default=1.0, show_default=True,
+              help="Seconds to wait after healing before the final reads.")
+@click.option("--name", "test_name", default=None, help="Test name (default DB-WORKLOAD-NEMESIS).")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def run(**kwargs: Any) -> None:
+    """Run a Jepsen-style test against a real cluster, record the history, and check it."""
+    quiet = kwargs.pop("quiet")
+    sys.exit(_run(kwargs, quiet))
+
+
+def _run(kwargs: dict, quiet: bool) -> int:
+    from .runner import RunOptions, Runner
+    options = RunOptions(store=kwargs.pop("store_dir"), **kwargs)
+    out = click.get_text_stream("stdout")
+    try:
+        with Progress(quiet) as progress:
+            runner = Runner(options, on_progress=progress.update)
+            outcome = runner.run()
+    except InputError as exc:
+        click.echo(f"histcheck run: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        click.echo("histcheck run: aborted; the cluster was torn down", err=True)
+        return EXIT_INTERNAL
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        click.echo(f"histcheck run: internal error: {type(exc).__name__}: {exc}", err=True)
+        return EXIT_INTERNAL
+    _report(outcome, out)
+    return outcome.exit_code
+
+
+def _report(outcome: Any, out: Any) -> None:
+    stats = outcome.stats
+    click.echo(f"{stats['ops']} operations: {stats['ok']} ok, {stats['fail']} fail, {stats['info']} info "
+               f"in {stats['elapsed']:.1f}s", file=out)
+    for error in outcome.errors:
+        click.echo(f"warning: {error}", err=True)
+    if outcome.result is None:
+        click.echo("unknown: the run stopped before recording any operation", file=out)
+    else:
+        click.echo(outcome.result.summary(), file=out)
+        for note in outcome.result.notes[:5]:
+            click.echo(f"  {note}", file=out)
+    click.echo(f"stored in {outcome.path}", file=out)
