@@ -55,7 +55,18 @@ def line(stats: dict) -> str:
             f"{stats['fail']} fail, {stats['info']} info{rate}  faults: {faults}")
 
 
-@click.command("run")
+class RunCommand(click.Command):
+    """A click command whose usage errors exit with 254, as every bad argument to histcheck does."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_BAD_INPUT
+            raise
+
+
+@click.command("run", cls=RunCommand)
 @click.option("--db", type=click.Choice(["etcd", "redis"]), default="etcd", show_default=True,
               help="The database under test.")
 @click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")

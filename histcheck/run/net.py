@@ -348,7 +348,7 @@ class ProxyNetwork(Network):
     def _start_proxy(self, name: str, node: NodeNet) -> subprocess.Popen:
         routes = [{"port": port_name, "listen": e.dial_port, "target": e.listen_port}
                   for port_name, e in node.ports.items()]
-        argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes)]
+        argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes), f"hc{os.getpid()}"]
         proc = procs.spawn(argv, stdin=subprocess.PIPE, log=self._log(name))
         ready = procs.wait_until(lambda: all(_can_connect(r["listen"]) for r in routes), timeout=10)
         if not ready:
@@ -391,6 +391,29 @@ class ProxyNetwork(Network):
     def describe(self) -> dict:
         return {"kind": self.kind, "proxies": {n: {p: e.dial_port for p, e in node.ports.items()}
                                                for n, node in self.nodes.items()}}
+
+
+def own_processes(pid: int) -> list[str]:
+    """Command lines of live processes that belong to the run of ``pid`` (nodes, proxies, reaper)."""
+    marks = (f"histcheck-{pid}-", f"hc{pid}")
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(mark in cmdline for mark in marks):
+            found.append(f"{entry}: {cmdline.strip()}")
+    return found
+
+
+def wait_until_gone(pid: int, timeout: float = 10) -> bool:
+    """Wait until nothing of the run of ``pid`` is left (processes, namespaces, links)."""
+    return procs.wait_until(lambda: not own_processes(pid) and not (is_root() and leftovers(pid)), timeout,
+                            interval=0.2)
 
 
 def _can_connect(port: int, host: str = "127.0.0.1") -> bool:

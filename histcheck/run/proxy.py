@@ -1,6 +1,6 @@
 """A small TCP proxy for one node, so that an unprivileged run can still cut links.
 
-``python -m histcheck.run.proxy NODE ROUTES`` listens on each route's public port and forwards to the node's
+``python -m histcheck.run.proxy NODE ROUTES OWNER`` (OWNER tags the process with its run) listens on each route's public port and forwards to the node's
 private port.  It reads commands as JSON lines on stdin:
 
 * ``{"cmd": "ids", "ids": {"<member id hex>": "n2"}}``: who is who on the peer port (etcd sends
