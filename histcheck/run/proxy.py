@@ -9,7 +9,8 @@ private port.  It reads commands as JSON lines on stdin:
   and refuse new ones (an empty list heals).
 
 Connections on a ``client`` route come from ``clients``; connections on a ``peer`` route are attributed by their
-first request's ``X-Server-From`` header (unknown dialers are let through).  The proxy exits when stdin closes,
+first request's ``X-Server-From`` header; on other routes (Redis's replication and sentinel ports) the dialer is
+unknown, and unknown dialers are let through.  The proxy exits when stdin closes,
 which happens when the runner dies.
 """
 from __future__ import annotations
@@ -50,8 +51,8 @@ class Proxy:
 
     def _handle(self, conn: socket.socket, route: dict) -> None:
         first = b""
-        source = "clients"
-        if route["port"] != "client":
+        source = "clients" if route["port"] == "client" else "unknown"
+        if route["port"] == "peer":
             first, source = self._sniff(conn)
         if self._is_blocked(source):
             conn.close()
