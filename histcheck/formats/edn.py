@@ -1,0 +1,665 @@
+"""Reading Jepsen histories written as EDN.
+
+EDN is what Jepsen and Knossos write: Jepsen 0.2 and later stream ``history.edn`` as one op map per line
+(``{:index 0, :time 123, :type :invoke, :process 0, :f :read, :value nil}``), while Knossos test data is one
+vector of maps, often spread over lines and sprinkled with ``;`` comments.  Either way a history can hold
+millions of ops, so this reader has two gears:
+
+* a *fast path* that recognises, with one regular expression per line, the line shapes that make up nearly every
+  real history: one flat op map on a line, possibly opening or closing the outer vector, whose values are
+  ``nil``, numbers, keywords, plain strings or vectors of those.  Parsed values are cached by their text
+  (``:invoke``, ``nil`` and ``[1 2]`` repeat thousands of times), so most of the work happens inside ``re``;
+* a complete, iterative EDN parser (``_Parser``) that takes over for anything else -- a map spread over lines,
+  sets, lists, maps inside values, strings with escapes, chars, ``#_`` discards, tagged literals and
+  ``#jepsen.history.Op{...}`` records -- and hands control back to the fast path at the next line boundary.
+
+Both consume the file one line at a time, so memory is the ops themselves and time is linear.  ``edn_format``
+(a ply-based reader) remains the yardstick in ``benchmarks/parse_speed.py`` and the tests; it is about two
+orders of magnitude slower than the fast path.
+
+Values: vectors become tuples, lists ``EdnList``, sets frozensets, keywords ``Keyword``, symbols ``Symbol``, maps
+dicts and tags ``Tagged`` (a record tag such as ``#jepsen.history.Op`` on a map gives the plain map).  The keys of
+an op map become plain strings (``"type"``), and every op goes through ``history.make_op``, so each format
+reports a missing ``:type`` the same way.  Every problem is an ``InputError`` naming the file and the line.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any, Iterable, Iterator
+
+from ..errors import InputError
+from ..history import Op, make_op
+from ..values import EdnList, Keyword, Symbol, Tagged, freeze
+from .ednwrite import edn, format_op
+from .lines import LineSource
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fast path: one flat op map per line, split with str methods (much cheaper per line than any regex).
+
+_SLOW_CHARS = ("{", "}", "#", ";", "\\", "(", ")")   # inside a map body, these need the real parser
+_VECTOR_TOKENS = re.compile(r"\[|\]|[^\s,\[\]]+")
+_INT = re.compile(r"[+-]?\d+N?\Z")
+_FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?\Z")
+_SYMBOL_NAME = re.compile(r"[A-Za-z_*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#'/]*\Z")
+_KEYWORD_NAME = re.compile(r"[\w*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#'/]*\Z")
+_RECORD_TAG = re.compile(r"#[A-Za-z][\w\-]*(?:\.[\w\-]+)+\Z")
+_SKIP_LINE = re.compile(r"[\s,]*(?:;.*)?\Z", re.S)
+_CACHE_LIMIT = 100_000
+
+
+class _NotFast(Exception):
+    """The fast path met something it does not handle; the full parser takes the line."""
+
+
+class _ValueCache(dict):
+    """Parsed values by their text.  Values are immutable (tuples, keywords, numbers), so sharing is safe;
+    integers (``:index``, ``:time``) are unique and cheap, so they are not kept."""
+
+    def __missing__(self, text: str) -> Any:
+        if text.isdigit() and text.isascii():
+            number = int(text)
+            if len(text) <= 3:
+                self[text] = number
+            return number
+        value = _fast_value(text)
+        if len(self) > _CACHE_LIMIT:
+            self.clear()
+        if len(text) <= 64:
+            self[text] = value
+        return value
+
+
+class _KeyCache(dict):
+    """Op map keys: ``:type`` becomes ``"type"``; anything but a keyword goes to the full parser."""
+
+    def __missing__(self, text: str) -> str:
+        if text[:1] != ":" or not _KEYWORD_NAME.match(text, 1):
+            raise _NotFast(text)
+        name = self[text] = text[1:]
+        return name
+
+
+def _fast_value(text: str) -> Any:
+    first = text[0]
+    if first == '"':
+        if len(text) < 2 or text[-1] != '"' or text.count('"') != 2:
+            raise _NotFast(text)
+        return text[1:-1]
+    if first == "[":
+        return _fast_vector(text)
+    return _atom(text)
+
+
+def _fast_vector(text: str) -> tuple:
+    stack: list[list] = []
+    current: list = []
+    try:
+        for token in _VECTOR_TOKENS.findall(text):
+            if token == "[":
+                stack.append(current)
+                current = []
+            elif token == "]":
+                done = tuple(current)
+                current = stack.pop()
+                current.append(done)
+            else:
+                current.append(_atom(token))
+        (value,) = current
+    except (IndexError, ValueError):
+        raise _NotFast(text) from None
+    return value
+
+
+def _atom(text: str) -> Any:
+    """nil, true, false, a number, a keyword or a symbol; raises _NotFast for anything else."""
+    if text == "nil":
+        return None
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    first = text[0]
+    if first == ":":
+        if not _KEYWORD_NAME.match(text, 1):
+            raise _NotFast(text)
+        return Keyword(text[1:])
+    if first.isdigit() or (first in "+-" and len(text) > 1 and text[1].isdigit()):
+        if _INT.match(text):
+            return int(text.rstrip("N"))
+        if _FLOAT.match(text):
+            return float(text.rstrip("M"))
+        raise _NotFast(text)
+    if not _SYMBOL_NAME.match(text):
+        raise _NotFast(text)
+    return Symbol(text)
+
+
+def _fast_tokens(body: str) -> list[str]:
+    """The forms of a map body as texts: atoms, ``"strings"`` and whole (flat or nested) vectors."""
+    if '"' in body:
+        if "[" in body or "]" in body:
+            raise _NotFast(body)
+        parts = body.split('"')
+        if not len(parts) & 1:
+            raise _NotFast(body)
+        tokens: list[str] = []
+        for i, part in enumerate(parts):
+            if i & 1:
+                tokens.append('"' + part + '"')
+            else:
+                tokens += part.replace(",", " ").split()
+        return tokens
+    tokens = body.replace(",", " ").split()
+    if "[" in body or "]" in body:
+        return _group_vectors(tokens)
+    return tokens
+
+
+def _group_vectors(tokens: list[str]) -> list[str]:
+    """Join the pieces of each vector (``[0``, ``1]``) back into one text."""
+    out: list[str] = []
+    buf: list[str] = []
+    depth = 0
+    for token in tokens:
+        if depth == 0 and "[" not in token and "]" not in token:
+            out.append(token)
+            continue
+        core = token.lstrip("[")
+        opens = len(token) - len(core)
+        inner = core.rstrip("]")
+        if "[" in inner or "]" in inner:
+            raise _NotFast(token)
+        depth += opens - (len(core) - len(inner))
+        if depth < 0:
+            raise _NotFast(token)
+        buf.append(token)
+        if depth == 0:
+            out.append(" ".join(buf))
+            buf = []
+    if depth:
+        raise _NotFast(" ".join(buf))
+    return out
+
+
+_BLANKS = " \t\r\n,"
+
+
+_SPACE = itertools.repeat(" ")
+_ONE = itertools.repeat(1)
+
+
+def _hot_unsafe(body: str) -> bool:
+    """Whether a map body holds anything the hot loop's split cannot take (maps, sets, tags, comments, escapes,
+    lists)."""
+    return ("{" in body or "}" in body or "#" in body or ";" in body or "\\" in body or "(" in body
+            or ")" in body)
+
+
+def _split_line(line: str) -> tuple[str | None, str, str | None] | None:
+    """``(opener, body, closer)`` for a line holding one op map, perhaps opening or closing the outer vector;
+    None when the line needs the full parser."""
+    s = line.strip(_BLANKS)
+    if not s:
+        return None
+    opened = closed = None
+    if s[0] in "[(":
+        opened = s[0]
+        s = s[1:].lstrip(_BLANKS)
+    if s[-1:] in ("]", ")"):
+        closed = s[-1]
+        s = s[:-1].rstrip(_BLANKS)
+    if s[:1] == "#":
+        brace = s.find("{")
+        if brace < 0 or not _RECORD_TAG.match(s, 0, brace):
+            return None
+        s = s[brace:]
+    if s[:1] != "{" or s[-1:] != "}":
+        return None
+    body = s[1:-1]
+    for ch in _SLOW_CHARS:
+        if ch in body:
+            return None
+    return opened, body, closed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The complete parser.
+
+_TOKEN = re.compile(r"""
+      [\s,]+ | ;[^\n]*
+    | (?P<str>"(?:[^"\\]|\\.)*")
+    | (?P<strstart>")
+    | (?P<open>[\[({]|\#\{)
+    | (?P<close>[\])}])
+    | (?P<disc>\#_)
+    | (?P<special>\#\#[A-Za-z\-]+)
+    | (?P<tag>\#[A-Za-z][^\s,()\[\]{}"\\;]*)
+    | (?P<char>\\(?:u[0-9A-Fa-f]{4}|newline|space|tab|return|formfeed|backspace|[^\s]))
+    | (?P<atom>[^\s,()\[\]{}"\\;\#][^\s,()\[\]{}"\\;]*)
+""", re.X)
+_STRING_REST = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
+_CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r", "formfeed": "\f", "backspace": "\b"}
+_SPECIALS = {"##Inf": float("inf"), "##-Inf": float("-inf"), "##NaN": float("nan")}
+_CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+_NAMES = {"[": "vector", "(": "list", "{": "map", "#{": "set"}
+_OPENERS = {"]": "[", ")": "("}
+_DISCARD = object()
+_BAD = object()
+NOTHING = object()
+
+
+class _Frame:
+    """An open collection: what opened it, where, what it holds so far, and the modifiers pending outside it."""
+
+    __slots__ = ("opener", "line", "items", "outer_pending")
+
+    def __init__(self, opener: str, line: int, outer_pending: list) -> None:
+        self.opener = opener
+        self.line = line
+        self.items: list = []
+        self.outer_pending = outer_pending
+
+
+class _Parser:
+    """A complete EDN reader over a ``LineSource``: iterative (no recursion limit), line-aware, streaming."""
+
+    def __init__(self, source: LineSource, path: str | None) -> None:
+        self.source = source
+        self.path = path
+        self.text = ""
+        self.pos = 0
+        self.lineno = 0
+
+    def load(self, text: str, lineno: int) -> None:
+        """Continue from a line the fast path could not take."""
+        self.text, self.pos, self.lineno = text, 0, lineno
+
+    def error(self, message: str, line: int | None = None, expected: str | None = None) -> InputError:
+        return InputError(message, path=self.path, line=line if line is not None else self.lineno,
+                          expected=expected)
+
+    def at_line_end(self) -> bool:
+        """True when nothing but blanks and a comment is left on the current line."""
+        return _SKIP_LINE.match(self.text, self.pos) is not None
+
+    # -- tokens ------------------------------------------------------------------------------------------------
+    def token(self) -> tuple[str, str, int] | None:
+        """The next token as (kind, text, line), reading further lines as needed; None at end of input."""
+        while True:
+            if self.pos >= len(self.text):
+                line = self.source.next_line()
+                if line is None:
+                    return None
+                self.load(line, self.source.lineno)
+                continue
+            m = _TOKEN.match(self.text, self.pos)
+            if m is None:
+                raise self.error(f"cannot read {self.text[self.pos:self.pos + 20].strip()!r} "
+                                 f"(column {self.pos + 1})", expected="an EDN value")
+            self.pos = m.end()
+            kind = m.lastgroup
+            if kind is None:
+                continue
+            if kind == "strstart":
+                return "str", self._long_string(), self.lineno
+            return kind, m.group(), self.lineno
+
+    def _long_string(self) -> str:
+        """A string that goes on past the end of its line: gather lines until its closing quote."""
+        start_line = self.lineno
+        chunks = [self.text[self.pos - 1:]]
+        while True:
+            line = self.source.next_line()
+            if line is None:
+                raise self.error("unterminated string", line=start_line, expected='a closing "')
+            chunks.append(line)
+            if '"' not in line:
+                continue
+            joined = "".join(chunks)
+            m = _STRING_REST.match(joined)
+            if m is not None:
+                consumed_before = len(joined) - len(line)
+                self.load(line, self.source.lineno)
+                self.pos = m.end() - consumed_before
+                return m.group()
+
+    # -- values ------------------------------------------------------------------------------------------------
+    def read(self, token: tuple[str, str, int], *, top: bool = False) -> Any:
+        """The value that starts with ``token`` (after any ``#_`` discards); ``NOTHING`` if the input ends
+        after discards at top level."""
+        stack: list[_Frame] = []
+        pending: list = []
+        while True:
+            kind, text, line = token
+            value: Any = NOTHING
+            if kind == "atom":
+                value = self._atom(text, line)
+            elif kind == "str":
+                value = self._string(text, line)
+            elif kind == "open":
+                stack.append(_Frame(text, line, pending))
+                pending = []
+            elif kind == "close":
+                value, pending = self._close(stack, pending, text, line)
+            elif kind == "disc":
+                pending.append((_DISCARD, line))
+            elif kind == "tag":
+                pending.append((text[1:], line))
+            elif kind == "char":
+                value = self._char(text)
+            else:
+                value = self._special(text, line)
+            if value is not NOTHING:
+                value = self._apply(pending, value)
+                if value is not NOTHING:
+                    if not stack:
+                        return value
+                    stack[-1].items.append(value)
+            next_token = self.token()
+            if next_token is None:
+                if stack:
+                    raise self._unclosed(stack)
+                if top and all(p[0] is _DISCARD for p in pending):
+                    return NOTHING
+                what, where = pending[-1]
+                raise self.error(f"the file ends after {'#_' if what is _DISCARD else '#' + what}", line=where,
+                                 expected="a value after it")
+            token = next_token
+
+    def _unclosed(self, stack: list[_Frame]) -> InputError:
+        """The file ended inside a value: name the line where the outermost open form (the op) started."""
+        outer, inner = stack[0], stack[-1]
+        closer = _CLOSERS[outer.opener]
+        detail = "" if inner is outer else f" (and the {_NAMES[inner.opener]} opened at line {inner.line})"
+        return self.error(f"the file ends inside the {_NAMES[outer.opener]} {outer.opener} opened here{detail}; "
+                          f"is the file truncated?", line=outer.line, expected=f"a closing {closer}")
+
+    def _close(self, stack: list[_Frame], pending: list, closer: str, line: int) -> tuple[Any, list]:
+        if not stack:
+            raise self.error(f"unexpected {closer}", line=line, expected="a value")
+        frame = stack[-1]
+        want = _CLOSERS[frame.opener]
+        if closer != want:
+            raise self.error(f"{closer} closes the {_NAMES[frame.opener]} opened at line {frame.line}",
+                             line=line, expected=want)
+        if pending:
+            raise self.error(f"{closer} right after a #_ or a tag", line=line, expected="a value before it")
+        stack.pop()
+        return self._collection(frame), frame.outer_pending
+
+    def _collection(self, frame: _Frame) -> Any:
+        items = frame.items
+        opener = frame.opener
+        if opener == "[":
+            return tuple(items)
+        if opener == "(":
+            return EdnList(items)
+        if opener == "#{":
+            return frozenset(_hashable(v) for v in items)
+        if len(items) % 2:
+            raise self.error("a map with a key but no value", line=frame.line,
+                             expected="an even number of forms in {...}")
+        it = iter(items)
+        result = {_hashable(k): v for k, v in zip(it, it)}
+        if len(result) * 2 != len(items):
+            keys = [_hashable(k) for k in items[0::2]]
+            repeated = next(k for i, k in enumerate(keys) if k in keys[:i])
+            raise self.error(f"the key {edn(repeated)} appears twice in the map opened here", line=frame.line,
+                             expected="each key once")
+        return result
+
+    def _apply(self, pending: list, value: Any) -> Any:
+        """Apply tags (innermost first) and discards waiting for this value."""
+        while pending:
+            what, line = pending.pop()
+            if what is _DISCARD:
+                return NOTHING
+            value = _tag(what, value)
+        return value
+
+    def _atom(self, text: str, line: int) -> Any:
+        try:
+            return _atom(text)
+        except _NotFast:
+            raise self.error(f"cannot read {text!r}", line=line,
+                             expected="a number, keyword, symbol, nil, true or false") from None
+
+    def _string(self, text: str, line: int) -> str:
+        body = text[1:-1]
+        if "\\" not in body:
+            return body
+        try:
+            return _ESCAPE.sub(_unescape, body)
+        except KeyError as exc:
+            raise self.error(f"unknown escape \\{exc.args[0]} in a string", line=line,
+                             expected='one of \\" \\\\ \\n \\t \\r \\b \\f \\uXXXX') from None
+
+    def _char(self, text: str) -> str:
+        name = text[1:]
+        if len(name) == 1:
+            return name
+        if name in _CHARS:
+            return _CHARS[name]
+        return chr(int(name[1:], 16))
+
+    def _special(self, text: str, line: int) -> float:
+        if text not in _SPECIALS:
+            raise self.error(f"unknown symbolic value {text}", line=line, expected="##Inf, ##-Inf or ##NaN")
+        return _SPECIALS[text]
+
+
+def _unescape(match: re.Match) -> str:
+    code = match.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16))
+    return _ESCAPES[code]
+
+
+def _hashable(value: Any) -> Any:
+    """Map keys and set members must hash: a map or a vector of maps as a key is frozen."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return freeze(value)
+
+
+def _tag(tag: str, value: Any) -> Any:
+    """``#ns.Record{...}`` (Jepsen's ``#jepsen.history.Op``) is just a map; other tags are kept as written."""
+    if isinstance(value, dict) and "." in tag:
+        return value
+    return Tagged(tag, value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ops.
+
+def _op_fields(value: Any, parser: _Parser, line: int) -> dict:
+    if not isinstance(value, dict):
+        raise parser.error(f"found {edn(value)[:60]} where an operation should be", line=line,
+                           expected="an op map {:type ..., :process ..., :f ..., :value ...}")
+    return {(str.__str__(k) if type(k) is Keyword else k): v for k, v in value.items()}
+
+
+class _Reader:
+    """Turns lines into ops: the fast path line by line, the parser for whatever it cannot take."""
+
+    def __init__(self, source: LineSource, path: str | None) -> None:
+        self.source = source
+        self.path = path
+        self.parser = _Parser(source, path)
+        self.vector_line: int | None = None   # line of the open outer [ ... ] (or ( ... )), if any
+        self.vector_closer = "]"
+        self.position = 0
+        self.values = _ValueCache()
+        self.keys = _KeyCache()
+        self.shapes: dict[str, dict] = {}
+
+    def ops(self) -> Iterator[Op]:
+        """Every op, in file order.
+
+        The loop below is the hot path for files with one flat map per line.  Jepsen writes ``:index`` and
+        ``:time`` first, and what follows them (``:type :ok, :process 3, :f :read, :value 2``) repeats endlessly,
+        so the rest of the line is looked up whole in a cache of already-converted field maps (``_shape``); only
+        the two integers are converted per op.  Anything unusual goes to ``_line_ops``.
+        """
+        source = self.source
+        shapes = self.shapes
+        path = self.path
+        for line in source:
+            s = line.strip(_BLANKS)
+            if s[:1] == "{" and s[-1:] == "}":
+                body = s[1:-1]
+                index = time = None
+                if body.startswith(":index "):
+                    text, _, body = body[7:].partition(", ")
+                    index = int(text) if text.isdigit() and text.isascii() else _BAD
+                    if body.startswith(":time "):
+                        text, _, body = body[6:].partition(", ")
+                        time = int(text) if text.isdigit() and text.isascii() else _BAD
+                shape = shapes.get(body)
+                if shape is None:
+                    shape = self._shape(body, index is not None, time is not None)
+                if shape is not None and index is not _BAD and time is not _BAD:
+                    fields = shape.copy()
+                    if index is not None:
+                        fields["index"] = index
+                    if time is not None:
+                        fields["time"] = time
+                    op = make_op(fields, position=self.position, line=source.lineno, path=path)
+                    self.position += 1
+                    yield op
+                    continue
+            yield from self._line_ops(line, source.lineno)
+        if self.vector_line is not None:
+            closer = self.vector_closer
+            raise InputError(f"the file ends inside the {_NAMES[_OPENERS[closer]]} {_OPENERS[closer]} opened here; "
+                             f"is the file truncated?", path=self.path, line=self.vector_line,
+                             expected=f"a closing {closer}")
+
+    def _shape(self, body: str, has_index: bool, has_time: bool) -> dict | None:
+        """The fields of a map body written the way Jepsen writes them (``:k v`` joined by ``", "``, atoms,
+        plain strings and vectors as values), converted and cached; None if the body needs a real parser.
+
+        Splitting on ", " and " " is done in C; a value text that is not exactly one value (a string with
+        ", " inside, two values without a comma between them) fails to convert, and the line goes elsewhere.
+        """
+        if _hot_unsafe(body):
+            return None
+        entries = body.split(", ")
+        try:
+            texts = dict(map(str.split, entries, _SPACE, _ONE))
+            fields = dict(zip(map(self.keys.__getitem__, texts), map(self.values.__getitem__, texts.values())))
+        except (_NotFast, ValueError):
+            return None
+        if len(fields) != len(entries) or (has_index and "index" in fields) or (has_time and "time" in fields):
+            return None  # a repeated key: the parser reports it
+        if len(self.shapes) > _CACHE_LIMIT:
+            self.shapes.clear()
+        if len(body) <= 256:
+            self.shapes[body] = fields
+        return fields
+
+    def _line_ops(self, line: str, lineno: int) -> Iterator[Op]:
+        """A line the hot loop did not take: strings, vectors, the outer [ or ], comments, or the parser."""
+        parts = _split_line(line)
+        if parts is not None:
+            op = self._fast_op(parts, lineno)
+            if op is not None:
+                yield op
+                return
+        elif _SKIP_LINE.match(line):
+            return
+        self.parser.load(line, lineno)
+        yield from self._slow_ops()
+
+    def _fast_op(self, parts: tuple[str | None, str, str | None], lineno: int) -> Op | None:
+        """The op on a line the fast path can take, or None to hand the line to the parser."""
+        opened, body, closed = parts
+        if opened:
+            if self.vector_line is not None or (closed and closed != _CLOSERS[opened]):
+                return None
+        elif closed and (self.vector_line is None or closed != self.vector_closer):
+            return None
+        try:
+            tokens = _fast_tokens(body)
+            if len(tokens) & 1:
+                return None
+            fields = dict(zip(map(self.keys.__getitem__, tokens[0::2]),
+                              map(self.values.__getitem__, tokens[1::2])))
+        except _NotFast:
+            return None
+        if len(fields) * 2 != len(tokens):
+            return None  # a repeated key: the parser reports it
+        if opened:
+            self.vector_line = lineno
+            self.vector_closer = _CLOSERS[opened]
+        if closed:
+            self.vector_line = None
+        return self._make(fields, lineno)
+
+    def _make(self, fields: dict, lineno: int) -> Op:
+        op = make_op(fields, position=self.position, line=lineno, path=self.path)
+        self.position += 1
+        return op
+
+    def _slow_ops(self) -> Iterator[Op]:
+        """Parse from the current line until a line ends with no map open."""
+        parser = self.parser
+        while not parser.at_line_end():
+            token = parser.token()
+            if token is None:
+                return
+            kind, text, line = token
+            if kind == "open" and text in "[(" and self.vector_line is None:
+                self.vector_line = line
+                self.vector_closer = _CLOSERS[text]
+                continue
+            if kind == "close" and text == self.vector_closer and self.vector_line is not None:
+                self.vector_line = None
+                continue
+            value = parser.read(token, top=True)
+            if value is NOTHING:
+                return
+            yield self._make(_op_fields(value, parser, line), line)
+
+
+def read_edn(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
+    """Ops from EDN lines (a stream of maps, or one vector of maps), lazily and in order."""
+    return _Reader(LineSource(lines, path), path).ops()
+
+
+def parse_value(text: str, path: str | None = None, line: int | None = None) -> Any:
+    """One EDN value from a string, such as the value column of a Jepsen log line."""
+    try:
+        return _SMALL_VALUES[text]
+    except KeyError:
+        pass
+    source = LineSource([text], path, first_line=line or 1)
+    parser = _Parser(source, path)
+    token = parser.token()
+    if token is None:
+        raise InputError("no value", path=path, line=line, expected="an EDN value")
+    value = parser.read(token)
+    if not parser.at_line_end() or source.next_line() is not None:
+        raise parser.error(f"more than one value in {text.strip()!r}", expected="a single EDN value")
+    if len(text) <= 32 and len(_SMALL_VALUES) < _CACHE_LIMIT and not isinstance(value, (dict, Tagged)):
+        _SMALL_VALUES[text] = value
+    return value
+
+
+_SMALL_VALUES: dict[str, Any] = {}
+
+
+def write_edn(ops: Iterable[Op], stream) -> None:
+    """Write ops one per line, as Jepsen writes ``history.edn``."""
+    write = stream.write
+    for op in ops:
+        write(format_op(op))
+        write("\n")
+
+
+__all__ = ["read_edn", "parse_value", "write_edn", "format_op", "edn"]
