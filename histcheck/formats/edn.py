@@ -654,6 +654,20 @@ def parse_value(text: str, path: str | None = None, line: int | None = None) -> 
 _SMALL_VALUES: dict[str, Any] = {}
 
 
+def parse_prefix(text: str, path: str | None = None, line: int | None = None) -> tuple[Any, str]:
+    """The EDN value at the start of a one-line string, and the text after it (a log line's error column)."""
+    value = _SMALL_VALUES.get(text, NOTHING)
+    if value is not NOTHING:
+        return value, ""
+    source = LineSource([text], path, first_line=line or 1)
+    parser = _Parser(source, path)
+    token = parser.token()
+    if token is None:
+        raise InputError("no value", path=path, line=line, expected="an EDN value")
+    value = parser.read(token)
+    return value, parser.text[parser.pos:]
+
+
 def write_edn(ops: Iterable[Op], stream) -> None:
     """Write ops one per line, as Jepsen writes ``history.edn``."""
     write = stream.write
@@ -662,4 +676,4 @@ def write_edn(ops: Iterable[Op], stream) -> None:
         write("\n")
 
 
-__all__ = ["read_edn", "parse_value", "write_edn", "format_op", "edn"]
+__all__ = ["read_edn", "parse_value", "parse_prefix", "write_edn", "format_op", "edn"]

@@ -1,0 +1,128 @@
+"""Reading and writing histories as JSON: one array of ops, or JSON lines (one op object per line).
+
+JSON is how histories leave the Clojure world: elle-cli reads and writes it, and so do most tools written in
+Go, Rust or Python.  Such files spell keywords as strings, ``{"type": "invoke", "f": "read", "process": 0,
+"value": null}``, and some keep the colon (``":invoke"``), so a leading colon is stripped from ``type``, ``f``
+and a named ``process``.  Arrays become tuples, like EDN vectors, so that a history reads the same from either
+format; all other values are kept exactly as written (a string value stays a string).
+
+JSON lines stream line by line.  A JSON array is read whole (the standard library cannot stream one) but
+decoded element by element with ``raw_decode``, so each op still knows its line, and errors name the line.
+"""
+from __future__ import annotations
+
+import json as _json
+import re
+from typing import Any, Iterable, Iterator
+
+from ..errors import InputError
+from ..history import Op, make_op
+from .jsonwrite import format_op_json
+from .lines import LineSource
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+_decoder = _json.JSONDecoder()
+_NAMED = ("type", "f", "process")
+
+
+def _tuples(value: Any) -> Any:
+    """JSON arrays become tuples (EDN vectors), recursively; objects stay dicts."""
+    if isinstance(value, list):
+        return tuple([_tuples(v) for v in value])
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _fields(obj: Any, path: str | None, line: int) -> dict:
+    """An op object's fields, ready for ``make_op``."""
+    if not isinstance(obj, dict):
+        raise InputError(f"found {_json.dumps(obj)[:60]} where an operation should be", path=path, line=line,
+                         expected='an op object {"type": ..., "process": ..., "f": ..., "value": ...}')
+    fields = {k: (_tuples(v) if isinstance(v, (list, dict)) else v) for k, v in obj.items()}
+    for name in _NAMED:
+        value = fields.get(name)
+        if isinstance(value, str) and value.startswith(":"):
+            fields[name] = value[1:]
+    return fields
+
+
+def _decode_error(exc: _json.JSONDecodeError, path: str | None, line: int) -> InputError:
+    return InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=line,
+                      expected="a JSON object per line" if line else "a JSON value")
+
+
+def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
+    """Ops from JSON lines; blank lines are skipped."""
+    source = LineSource(lines, path)
+    loads = _json.loads
+    position = 0
+    for line in source:
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except _json.JSONDecodeError as exc:
+            raise _decode_error(exc, path, source.lineno) from None
+        yield make_op(_fields(obj, path, source.lineno), position=position, line=source.lineno, path=path)
+        position += 1
+
+
+def read_json(text: str, path: str | None = None) -> Iterator[Op]:
+    """Ops from one JSON array of op objects (an empty file is an empty history)."""
+    pos = _WHITESPACE.match(text).end()
+    if pos == len(text):
+        return
+    line = 1 + text.count("\n", 0, pos)
+    if text[pos] != "[":
+        raise InputError("a JSON history must be one array of op objects", path=path, line=line,
+                         expected="[")
+    pos += 1
+    position = 0
+    while True:
+        start = _WHITESPACE.match(text, pos).end()
+        line += text.count("\n", pos, start)
+        if start == len(text):
+            raise InputError("the file ends inside the array; is it truncated?", path=path, line=line,
+                             expected="]")
+        if text[start] == "]":
+            break
+        if position:
+            if text[start] != ",":
+                raise InputError(f"found {text[start]!r} after an op", path=path, line=line, expected=", or ]")
+            pos = start + 1
+            start = _WHITESPACE.match(text, pos).end()
+            line += text.count("\n", pos, start)
+        try:
+            obj, end = _decoder.raw_decode(text, start)
+        except _json.JSONDecodeError as exc:
+            raise _decode_error(exc, path, exc.lineno) from None
+        yield make_op(_fields(obj, path, line), position=position, line=line, path=path)
+        position += 1
+        line += text.count("\n", start, end)
+        pos = end
+    rest = start + 1
+    if text[rest:].strip():
+        extra = _WHITESPACE.match(text, rest).end()
+        raise InputError("text after the end of the array", path=path, line=line + text.count("\n", start, extra),
+                         expected="nothing after ]")
+
+
+def write_jsonl(ops: Iterable[Op], stream) -> None:
+    """One JSON object per line, fields in Jepsen's order."""
+    write = stream.write
+    for op in ops:
+        write(format_op_json(op))
+        write("\n")
+
+
+def write_json(ops: Iterable[Op], stream) -> None:
+    """One JSON array, one op per line, so that it diffs and greps like JSON lines."""
+    write = stream.write
+    write("[")
+    first = True
+    for op in ops:
+        write("\n" if first else ",\n")
+        write(format_op_json(op))
+        first = False
+    write("\n]\n")
