@@ -48,6 +48,7 @@ class DB:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def setup(self) -> None:
         """Create the network, start every node, wait until the cluster serves."""
+        os.makedirs(self.log_dir, exist_ok=True)
         nets = self.network.setup(self.node_names, self.ports)
         for name in self.node_names:
             data_dir = os.path.join(self.work_dir, name)

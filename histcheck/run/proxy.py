@@ -85,10 +85,12 @@ class Proxy:
             pass
         conn.settimeout(None)
         match = _FROM.search(data)
-        source = self.ids.get(match.group(1).decode().lower(), "unknown") if match else "unknown"
-        return data, source
+        return data, ("id:" + match.group(1).decode().lower()) if match else "unknown"
 
     def _is_blocked(self, source: str) -> bool:
+        """Sources are names, or ``id:<member id>`` resolved now (ids may be learned after connecting)."""
+        if source.startswith("id:"):
+            source = self.ids.get(source[3:], "unknown")
         return frozenset((source, self.node)) in self.blocked
 
     def _commands(self) -> None:
