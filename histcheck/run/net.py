@@ -349,7 +349,7 @@ class ProxyNetwork(Network):
         routes = [{"port": port_name, "listen": e.dial_port, "target": e.listen_port}
                   for port_name, e in node.ports.items()]
         argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes), f"hc{os.getpid()}"]
-        proc = procs.spawn(argv, stdin=subprocess.PIPE, log=self._log(name))
+        proc = procs.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, log=self._log(name))
         ready = procs.wait_until(lambda: all(_can_connect(r["listen"]) for r in routes), timeout=10)
         if not ready:
             procs.kill(proc)
@@ -374,14 +374,19 @@ class ProxyNetwork(Network):
         self._send({"cmd": "block", "pairs": []})
 
     def _send(self, message: dict) -> None:
+        """Send a command to every proxy and wait for each to confirm it is in force."""
         line = (json.dumps(message) + "\n").encode()
+        sent = []
         for proc in self.proxies.values():
             if proc.poll() is None and proc.stdin is not None:
                 try:
                     proc.stdin.write(line)
                     proc.stdin.flush()
+                    sent.append(proc)
                 except (BrokenPipeError, OSError):
                     pass
+        for proc in sent:
+            proc.stdout.readline()
 
     def teardown(self) -> None:
         for proc in self.proxies.values():

@@ -38,13 +38,16 @@ def _pdeathsig_prefix() -> list[str]:
 
 
 def spawn(argv: Sequence[str], *, log: IO[bytes] | None = None, stdin: int | None = subprocess.DEVNULL,
-          cwd: str | None = None, env: dict | None = None) -> subprocess.Popen:
-    """Start ``argv`` on the launcher thread, tied to the runner's life; stdout and stderr go to ``log``."""
+          stdout: int | None = None, cwd: str | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` on the launcher thread, tied to the runner's life; output goes to ``log`` (stderr only,
+    when ``stdout`` is given, e.g. a pipe for replies)."""
     cmd = _pdeathsig_prefix() + list(argv)
+    sink = log or subprocess.DEVNULL
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(cmd, stdin=stdin, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                cwd=cwd, env=env, start_new_session=True)
+        return subprocess.Popen(cmd, stdin=stdin, stdout=sink if stdout is None else stdout,
+                                stderr=subprocess.STDOUT if stdout is None else sink, cwd=cwd, env=env,
+                                start_new_session=True)
     return _LAUNCHER.submit(start).result()
 
 

@@ -8,8 +8,11 @@ private port.  It reads commands as JSON lines on stdin:
 * ``{"cmd": "block", "pairs": [["n1", "n2"], ["clients", "n3"]]}``: drop existing connections across these links
   and refuse new ones (an empty list heals).
 
+Each command is answered with ``ok`` on stdout once it is in force, so a partition is complete when the call
+that asked for it returns.
+
 Connections on a ``client`` route come from ``clients``; connections on a ``peer`` route are attributed by their
-first request's ``X-Server-From`` header; on other routes (Redis's replication and sentinel ports) the dialer is
+latest ``X-Server-From`` header (scanned on every request); on other routes (Redis's replication and sentinel ports) the dialer is
 unknown, and unknown dialers are let through.  The proxy exits when stdin closes,
 which happens when the runner dies.
 """
@@ -23,7 +26,20 @@ import threading
 from typing import Any
 
 _FROM = re.compile(rb"(?im)^x-server-from:\s*([0-9a-f]+)\s*$")
-_SNIFF_LIMIT = 16384
+
+
+class Link:
+    """One proxied connection and who is on the other end (a name, ``id:<member>``, or ``unknown``)."""
+
+    def __init__(self, source: str, down: socket.socket, up: socket.socket) -> None:
+        self.source = source
+        self.down = down
+        self.up = up
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        _close(self.down, self.up)
 
 
 class Proxy:
@@ -32,7 +48,7 @@ class Proxy:
         self.routes = routes
         self.ids: dict[str, str] = {}
         self.blocked: set[frozenset[str]] = set()
-        self.conns: list[tuple[str, socket.socket, socket.socket]] = []
+        self.links: list[Link] = []
         self.lock = threading.Lock()
 
     def serve(self) -> None:
@@ -50,10 +66,7 @@ class Proxy:
             threading.Thread(target=self._handle, args=(conn, route), daemon=True).start()
 
     def _handle(self, conn: socket.socket, route: dict) -> None:
-        first = b""
         source = "clients" if route["port"] == "client" else "unknown"
-        if route["port"] == "peer":
-            first, source = self._sniff(conn)
         if self._is_blocked(source):
             conn.close()
             return
@@ -65,27 +78,34 @@ class Proxy:
         upstream.settimeout(None)
         for s in (conn, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if first:
-            upstream.sendall(first)
+        link = Link(source, conn, upstream)
         with self.lock:
-            self.conns.append((source, conn, upstream))
+            self.links.append(link)
         threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
-        _pump(conn, upstream)
+        self._pump_in(link, sniff=route["port"] == "peer")
 
-    def _sniff(self, conn: socket.socket) -> tuple[bytes, str]:
-        conn.settimeout(2)
-        data = b""
+    def _pump_in(self, link: Link, sniff: bool) -> None:
+        """Forward dialer -> node; on a peer route, (re)attribute the link by every ``X-Server-From`` seen
+        (keep-alive connections may start with a probe that carries no sender) and cut it once blocked."""
+        tail = b""
         try:
-            while b"\r\n\r\n" not in data and len(data) < _SNIFF_LIMIT:
-                chunk = conn.recv(4096)
-                if not chunk:
+            while not link.closed:
+                data = link.down.recv(65536)
+                if not data:
                     break
-                data += chunk
+                if sniff:
+                    match = None
+                    for match in _FROM.finditer(tail + data):
+                        pass
+                    if match is not None:
+                        link.source = "id:" + match.group(1).decode().lower()
+                    tail = data[-256:]
+                    if self._is_blocked(link.source):
+                        break
+                link.up.sendall(data)
         except OSError:
             pass
-        conn.settimeout(None)
-        match = _FROM.search(data)
-        return data, ("id:" + match.group(1).decode().lower()) if match else "unknown"
+        link.close()
 
     def _is_blocked(self, source: str) -> bool:
         """Sources are names, or ``id:<member id>`` resolved now (ids may be learned after connecting)."""
@@ -103,17 +123,19 @@ class Proxy:
                 self.ids.update({k.lower(): v for k, v in message["ids"].items()})
             elif message.get("cmd") == "block":
                 self.blocked = {frozenset(p) for p in message["pairs"]}
-                self._drop_blocked()
+            self._drop_blocked()
+            sys.stdout.write("ok\n")
+            sys.stdout.flush()
 
     def _drop_blocked(self) -> None:
         with self.lock:
             keep = []
-            for source, a, b in self.conns:
-                if self._is_blocked(source) or a.fileno() < 0:
-                    _close(a, b)
+            for link in self.links:
+                if link.closed or self._is_blocked(link.source):
+                    link.close()
                 else:
-                    keep.append((source, a, b))
-            self.conns = keep
+                    keep.append(link)
+            self.links = keep
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
