@@ -272,6 +272,7 @@ class _Parser:
         self.text = ""
         self.pos = 0
         self.lineno = 0
+        self.start_line = 0
 
     def load(self, text: str, lineno: int) -> None:
         """Continue from a line the fast path could not take."""
@@ -334,6 +335,8 @@ class _Parser:
         pending: list = []
         while True:
             kind, text, line = token
+            if not stack and not pending:
+                self.start_line = line  # where the value we return begins (after any discarded ones)
             value: Any = NOTHING
             if kind == "atom":
                 value = self._atom(text, line)
@@ -624,6 +627,7 @@ class _Reader:
             value = parser.read(token, top=True)
             if value is NOTHING:
                 return
+            line = parser.start_line
             yield self._make(_op_fields(value, parser, line), line)
 
 

@@ -79,7 +79,9 @@ def _tagged(value: Tagged) -> str:
 
 def _symbol(value: Symbol) -> str:
     name = str.__str__(value)
-    return name if _NAME.match(name) and name not in ("nil", "true", "false") else edn_string(name)
+    if _NAME.match(name) and not _looks_numeric(name) and name not in ("nil", "true", "false"):
+        return name
+    return edn_string(name)
 
 
 _WRITERS: dict[type, Callable[[Any], str]] = {

@@ -93,6 +93,9 @@ def read_json(text: str, path: str | None = None) -> Iterator[Op]:
             pos = start + 1
             start = _WHITESPACE.match(text, pos).end()
             line += text.count("\n", pos, start)
+            if start == len(text):
+                raise InputError("the file ends inside the array; is it truncated?", path=path, line=line,
+                                 expected="an op object")
         try:
             obj, end = _decoder.raw_decode(text, start)
         except _json.JSONDecodeError as exc:

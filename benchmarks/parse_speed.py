@@ -1,0 +1,159 @@
+"""How fast histcheck reads histories, per format, against edn_format (the general-purpose EDN library).
+
+Real Jepsen histories run to millions of ops, so reading must not be the slow part of checking one.  This script
+writes synthetic histories shaped like the real thing -- a Jepsen >= 0.2 ``history.edn`` of a compare-and-set
+register (one ``{:index .., :time .., :type .., :process .., :f .., :value ..}`` per line, nemesis events,
+``:error`` on crashed ops), the same ops as a Knossos-style vector without index or time, as JSON lines, a JSON
+array, a Jepsen log (with timestamps, thread names and unrelated lines in between) and a Porcupine kv file --
+then times ``histcheck.formats.load`` on each (best of ``--repeat`` runs, wall and CPU time), and edn_format on
+a slice of the EDN file (it is too slow for all of it).  The corpus in ../shared/corpus, when present, is timed
+too.
+
+    .venv/bin/python benchmarks/parse_speed.py [--ops 200000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from histcheck import formats  # noqa: E402
+from histcheck.formats.ednwrite import format_op  # noqa: E402
+from histcheck.formats.jepsen_log import format_log_line  # noqa: E402
+from histcheck.formats.porcupine_kv import format_kv_line  # noqa: E402
+from histcheck.history import Op  # noqa: E402
+from histcheck.values import Keyword  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def register_ops(n: int, seed: int = 1) -> list[Op]:
+    """A plausible cas-register history: 10 processes, read/write/cas, some crashes, a nemesis."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    open_f: dict[int, tuple[str, object]] = {}
+    clock = 0
+    while len(ops) < n:
+        clock += rng.randint(10_000, 3_000_000)
+        if rng.random() < 0.01:
+            f = rng.choice(["start", "stop"])
+            ops.append(Op("info", Keyword("nemesis"), Keyword(f), None, index=len(ops), time=clock))
+            continue
+        p = rng.randrange(10)
+        if p in open_f:
+            f, value = open_f.pop(p)
+            kind = rng.choices(["ok", "fail", "info"], [85, 10, 5])[0]
+            extra = {"error": Keyword("timeout")} if kind == "info" else None
+            if f == "read" and kind == "ok":
+                value = rng.randrange(5)
+            ops.append(Op(kind, p, Keyword(f), value, index=len(ops), time=clock, extra=extra))
+        else:
+            f = rng.choice(["read", "write", "cas"])
+            value = {"read": None, "write": rng.randrange(5), "cas": (rng.randrange(5), rng.randrange(5))}[f]
+            open_f[p] = (f, value)
+            ops.append(Op("invoke", p, Keyword(f), value, index=len(ops), time=clock))
+    return ops
+
+
+def kv_ops(n: int, seed: int = 2) -> list[Op]:
+    """Porcupine-style kv ops: string keys and values, no index or time."""
+    rng = random.Random(seed)
+    ops = []
+    for i in range(n):
+        f = rng.choice(["get", "put", "append"])
+        value = f"x {rng.randrange(50)} {i} y"
+        ops.append(Op(rng.choice(["invoke", "ok"]), rng.randrange(10), Keyword(f), value, index=i,
+                      extra={"key": str(rng.randrange(10))}))
+    return ops
+
+
+def write_files(folder: Path, n: int) -> dict[str, Path]:
+    """Every benchmark file, keyed by a label."""
+    ops = register_ops(n)
+    files = {label: folder / name for label, name in [
+        ("edn stream (Jepsen history.edn)", "history.edn"), ("edn vector (Knossos)", "knossos.edn"),
+        ("jsonl", "history.jsonl"), ("json array", "history.json"), ("jepsen-log", "jepsen.log"),
+        ("porcupine-kv", "kv.txt")]}
+    formats.write(ops, files["edn stream (Jepsen history.edn)"], "edn")
+    formats.write(ops, files["jsonl"], "jsonl")
+    formats.write(ops, files["json array"], "json")
+    _write_knossos(ops, files["edn vector (Knossos)"])
+    _write_log(ops, files["jepsen-log"])
+    files["porcupine-kv"].write_text("".join(format_kv_line(op) + "\n" for op in kv_ops(n)))
+    return files
+
+
+def _write_knossos(ops: list[Op], path: Path) -> None:
+    lines = []
+    for op in ops:
+        line = format_op(Op(op.type, op.process, op.f, op.value, index=op.index, extra=op.extra))
+        lines.append(" {" + line[line.index(", ") + 2:])
+    lines[0] = "[" + lines[0][1:]
+    path.write_text("\n".join(lines) + "]\n")
+
+
+def _write_log(ops: list[Op], path: Path) -> None:
+    with path.open("w") as out:
+        for i, op in enumerate(ops):
+            if i % 50 == 0:
+                out.write(f"2017-03-08 16:48:54,{i % 1000:03d}{{GMT}}\tINFO\t[jepsen nemesis] jepsen.core: "
+                          "something unrelated happened\n")
+            line = format_log_line(op)
+            out.write(f"2017-03-08 16:48:54,{i % 1000:03d}{{GMT}}\tINFO\t[jepsen worker 1] " + line[6:] + "\n")
+
+
+def best(fn: Callable[[], int], repeat: int) -> tuple[int, float, float]:
+    """(ops, best wall seconds, best CPU seconds)."""
+    walls, cpus, count = [], [], 0
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        count = fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return count, min(walls), min(cpus)
+
+
+def edn_format_count(path: Path, limit: int) -> int:
+    import edn_format
+    with path.open() as f:
+        text = "".join(line for _, line in zip(range(limit), f))
+    return len(edn_format.loads_all(text))
+
+
+def corpus_count() -> int:
+    return sum(len(formats.load(p)) for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix in
+               (".edn", ".log", ".txt"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--edn-format-ops", type=int, default=5_000)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_files(Path(tmp), args.ops)
+        for label, path in files.items():
+            detected = formats.detect(path)
+            rows.append((f"histcheck {label} [{detected}]",
+                         *best(lambda p=path: len(formats.load(p)), args.repeat)))
+        edn_file = files["edn stream (Jepsen history.edn)"]
+        rows.append(("edn_format (ply) on the same history.edn",
+                     *best(lambda: edn_format_count(edn_file, args.edn_format_ops), 1)))
+    if CORPUS.is_dir():
+        rows.append(("histcheck whole corpus (231 small files)", *best(corpus_count, args.repeat)))
+    print(f"{'reader':58} {'ops':>9} {'wall ops/s':>12} {'cpu ops/s':>12}")
+    for label, count, wall, cpu in rows:
+        print(f"{label:58} {count:9d} {count / wall:12,.0f} {count / cpu:12,.0f}")
+
+
+if __name__ == "__main__":
+    main()
