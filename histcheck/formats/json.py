@@ -39,12 +39,14 @@ def _fields(obj: Any, path: str | None, line: int) -> dict:
     if not isinstance(obj, dict):
         raise InputError(f"found {_json.dumps(obj)[:60]} where an operation should be", path=path, line=line,
                          expected='an op object {"type": ..., "process": ..., "f": ..., "value": ...}')
-    fields = {k: (_tuples(v) if isinstance(v, (list, dict)) else v) for k, v in obj.items()}
+    for key, value in obj.items():  # replacing values while iterating is fine: the keys do not change
+        if value.__class__ is list or value.__class__ is dict:
+            obj[key] = _tuples(value)
     for name in _NAMED:
-        value = fields.get(name)
-        if isinstance(value, str) and value.startswith(":"):
-            fields[name] = value[1:]
-    return fields
+        value = obj.get(name)
+        if value.__class__ is str and value[:1] == ":":
+            obj[name] = value[1:]
+    return obj
 
 
 def _decode_error(exc: _json.JSONDecodeError, path: str | None, line: int) -> InputError:
