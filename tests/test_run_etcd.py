@@ -116,3 +116,21 @@ def test_missing_etcd_stops_at_once_with_install_hint(tmp_path: Path) -> None:
 def test_bad_option_exits_254(tmp_path: Path) -> None:
     result = run_cli(["--nodes", "0"], tmp_path)
     assert result.returncode == 254, (result.returncode, result.stderr)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_cleans_up_and_checks_what_it_has(sig: int, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "histcheck.run", "--store", str(tmp_path), "--quiet",
+                             "--time-limit", "60", "--rate", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/2*/history.edn")):
+        time.sleep(0.1)
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "stopped early" in out
+    test = json.loads((tmp_path / "latest" / "test.json").read_text())
+    assert test["stop_reason"] == signal.Signals(sig).name
+    assert_nothing_left(proc.pid)
