@@ -58,18 +58,19 @@ class RedisSentinelDB(DB):
         self.sentinel = procs.require_binary("redis-sentinel", "redis-sentinel")
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
+        self.ready = False
 
     # -- configuration -----------------------------------------------------------------------------------------
     def _endpoint(self, name: str, port: str) -> Any:
         return self.nodes[name].net.ports[port]
 
-    def server_conf(self, name: str) -> str:
+    def server_conf(self, name: str, primary_name: str) -> str:
         e = self._endpoint(name, "client")
-        primary = self._endpoint(self.node_names[0], "client")
+        primary = self._endpoint(primary_name, "client")
         lines = [f"port {e.listen_port}", f"bind {e.listen_host}", "protected-mode no", "daemonize no",
                  f"dir {self.nodes[name].data_dir}", 'save ""', "appendonly no",
                  f"replica-announce-ip {e.dial_host}", f"replica-announce-port {e.dial_port}"]
-        if name != self.node_names[0]:
+        if name != primary_name:
             lines.append(f"replicaof {primary.dial_host} {primary.dial_port}")
         return "\n".join(lines) + "\n"
 
@@ -94,7 +95,11 @@ class RedisSentinelDB(DB):
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, name: str) -> None:
-        server_conf = self._write(name, "redis.conf", self.server_conf(name))
+        """Start a node's server and sentinel; a restarted node rejoins as a replica of the current primary."""
+        primary = self.node_names[0]
+        if self.ready:
+            primary = self.leader() or primary
+        server_conf = self._write(name, "redis.conf", self.server_conf(name, primary))
         self._spawn(name, "redis", [self.server, server_conf])
         sentinel_conf = os.path.join(self.nodes[name].data_dir, "sentinel.conf")
         if not os.path.exists(sentinel_conf):  # sentinels rewrite their config; keep what they learned
@@ -104,6 +109,7 @@ class RedisSentinelDB(DB):
     def await_ready(self, timeout: float = 30) -> None:
         if not procs.wait_until(self._ready, timeout, interval=0.25):
             raise RuntimeError(f"redis sentinel did not become ready within {timeout:.0f}s (see the node logs)")
+        self.ready = True
 
     def _ready(self) -> bool:
         try:
@@ -165,9 +171,10 @@ class RedisClient:
 
     def _call(self, fn: Any, *args: Any) -> Any:
         import redis.exceptions as rx
+        from redis.sentinel import MasterNotFoundError
         try:
             return fn(*args)
-        except rx.MasterNotFoundError as exc:
+        except MasterNotFoundError as exc:
             raise Definite(f"no primary: {exc}") from exc
         except (rx.ReadOnlyError, rx.ResponseError) as exc:
             raise Definite(str(exc)) from exc
