@@ -279,7 +279,20 @@ class Runner:
             result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
         self.store.write_json("results.json", result.to_dict())
         self.store.write_text("results.edn", result.to_edn())
+        self._report(result)
         return result
+
+    def _report(self, result: Result) -> None:
+        """The analyze outputs: the HTML timeline of the run, when the renderer is installed."""
+        try:
+            from ..render.timeline import write_timeline
+        except ImportError:
+            return
+        try:
+            write_timeline(self.store.file("timeline.html"), self.history(), result,
+                           model=self.workload.model, title=f"{self.options.name()} {self.store.path}")
+        except Exception as exc:  # a drawing problem must not hide the verdict
+            self.errors.append(f"timeline: {type(exc).__name__}: {exc}")
 
     def stats(self) -> dict:
         counts = dict(self.journal.counts) if self.journal else {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
