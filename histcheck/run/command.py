@@ -40,12 +40,13 @@ class Progress:
             self.live.__exit__(*exc)
 
     def update(self, stats: dict) -> None:
+        from rich.text import Text
         text = line(stats)
         if self.live is not None:
-            self.live.update(text)
+            self.live.update(Text(text))
         elif not self.quiet and time.monotonic() - self._last_plain >= 5:
             self._last_plain = time.monotonic()
-            self.console.print(text, highlight=False)
+            self.console.print(Text(text), highlight=False)
 
 
 def line(stats: dict) -> str:

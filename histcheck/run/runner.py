@@ -139,6 +139,7 @@ class Runner:
 
     def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
         self.generator.phase = name
+        self._progress()
         start = time.monotonic()
         try:
             return fn()
