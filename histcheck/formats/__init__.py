@@ -26,7 +26,7 @@ from .ednwrite import format_op
 from .jepsen_log import read_jepsen_log
 from .json import read_json, read_jsonl, write_json, write_jsonl
 from .jsonwrite import format_op_json
-from .lines import open_lines, text_lines
+from .lines import open_lines, text_lines, utf8_error
 from .porcupine_kv import read_porcupine_kv
 
 __all__ = ["load", "loads", "detect", "write", "dumps", "format_op", "format_op_json", "FORMATS",
@@ -71,11 +71,14 @@ def load(path: str | Path, format: str = "auto") -> History:
     where = str(path)
     if format == "auto":
         format = detect(path)
-    with open_lines(path) as stream, _bulk():
-        if format == "json":
-            ops = list(read_json(_decode_all(stream.read(), where), where))
-        else:
-            ops = list(_LINE_READERS[format](stream, where))
+    try:
+        with open_lines(path) as stream, _bulk():
+            if format == "json":
+                ops = list(read_json(stream.read(), where))
+            else:
+                ops = list(_LINE_READERS[format](stream, where))
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
     return History(ops, source=where, format=format)
 
 
@@ -90,16 +93,6 @@ def loads(text: str, format: str = "auto", source: str | None = None) -> History
         else:
             ops = list(_LINE_READERS[format](text_lines(text), source))
     return History(ops, source=source, format=format)
-
-
-def _decode_all(data: bytes, path: str) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line,
-                         expected="a UTF-8 text file") from None
-    return text[1:] if text.startswith("\ufeff") else text
 
 
 def write(history: History | Iterable[Op], path: str | Path, format: str = "edn") -> None:

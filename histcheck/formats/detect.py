@@ -20,7 +20,7 @@ from typing import Iterable
 
 from ..errors import InputError
 from .jepsen_log import op_text
-from .lines import LineSource, open_lines
+from .lines import LineSource, open_lines, utf8_error
 
 FORMATS = ("edn", "json", "jsonl", "jepsen-log", "porcupine-kv")
 SNIFF_LINES = 5000
@@ -30,8 +30,11 @@ _BY_EXTENSION = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".edn":
 
 def detect(path: str | Path) -> str:
     """The format of the history file at ``path``: one of ``FORMATS``."""
-    with open_lines(path) as stream:
-        return detect_lines(stream, str(path), Path(path).suffix.lower())
+    try:
+        with open_lines(path) as stream:
+            return detect_lines(stream, str(path), Path(path).suffix.lower())
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
 
 
 def detect_lines(lines: Iterable[bytes | str], path: str | None = None, suffix: str = "") -> str:

@@ -507,45 +507,83 @@ class _Reader:
         The loop below is the hot path for files with one flat map per line.  Jepsen writes ``:index`` and
         ``:time`` first, and what follows them (``:type :ok, :process 3, :f :read, :value 2``) repeats endlessly,
         so the rest of the line is looked up whole in a cache of already-converted field maps (``_shape``); only
-        the two integers are converted per op.  Anything unusual goes to ``_line_ops``.
+        the two integers are converted per op.  Other orders go through ``_peeled``, anything unusual through
+        ``_line_ops``.
         """
         source = self.source
         shapes = self.shapes
+        shape_of = self._shape
         path = self.path
-        for line in source:
+        for lineno, line in source.numbered:
             s = line.strip(_BLANKS)
-            if s[:1] == "{" and s[-1:] == "}":
-                body = s[1:-1]
-                index = time = None
-                if body.startswith(":index "):
-                    text, _, body = body[7:].partition(", ")
-                    index = int(text) if text.isdigit() and text.isascii() else _BAD
-                    if body.startswith(":time "):
-                        text, _, body = body[6:].partition(", ")
-                        time = int(text) if text.isdigit() and text.isascii() else _BAD
-                shape = shapes.get(body)
-                if shape is None:
-                    shape = self._shape(body, index is not None, time is not None)
-                if shape is not None and index is not _BAD and time is not _BAD:
-                    fields = shape.copy()
-                    if index is not None:
-                        fields["index"] = index
-                    if time is not None:
-                        fields["time"] = time
-                    op = make_op(fields, position=self.position, line=source.lineno, path=path)
+            if s[-1:] == "}":
+                fields = None
+                if s[:8] == "{:index ":
+                    parts = s.split(", ", 2)
+                    if len(parts) == 3 and parts[1][:6] == ":time ":
+                        index_text = parts[0][8:]
+                        time_text = parts[1][6:]
+                        digits = index_text + time_text
+                        if digits.isdigit() and digits.isascii() and index_text and time_text:
+                            rest = parts[2]
+                            shape = shapes.get(rest) or shape_of(rest, rest[:-1])
+                            if shape is not None:
+                                fields = shape.copy()
+                                fields["index"] = int(index_text)
+                                fields["time"] = int(time_text)
+                elif s[:1] == "{":
+                    if ":index " in s or ":time " in s:
+                        fields = self._peeled(s)
+                    else:
+                        shape = shapes.get(s) or shape_of(s, s[1:-1])
+                        if shape is not None:
+                            fields = shape.copy()
+                if fields is not None:
+                    op = make_op(fields, position=self.position, line=lineno, path=path)
                     self.position += 1
                     yield op
                     continue
-            yield from self._line_ops(line, source.lineno)
+            yield from self._line_ops(line, lineno)
         if self.vector_line is not None:
             closer = self.vector_closer
             raise InputError(f"the file ends inside the {_NAMES[_OPENERS[closer]]} {_OPENERS[closer]} opened here; "
                              f"is the file truncated?", path=self.path, line=self.vector_line,
                              expected=f"a closing {closer}")
 
-    def _shape(self, body: str, has_index: bool, has_time: bool) -> dict | None:
+    def _peeled(self, s: str) -> dict | None:
+        """Fields of a one-line map with ``:index``/``:time`` somewhere other than first (older Jepsen wrote
+        ``{:type .., :f .., :process .., :time .., :index ..}``): the rest is still a cacheable shape."""
+        index = time = None
+        rest = []
+        for entry in s[1:-1].split(", "):
+            if entry[:7] == ":index ":
+                if index is not None:
+                    return None
+                index = entry[7:]
+            elif entry[:6] == ":time ":
+                if time is not None:
+                    return None
+                time = entry[6:]
+            else:
+                rest.append(entry)
+        for text in (index, time):
+            if text is not None and not (text.isdigit() and text.isascii()):
+                return None
+        key = ", ".join(rest) + "}"
+        shape = self.shapes.get(key) or self._shape(key, key[:-1])
+        if shape is None:
+            return None
+        fields = shape.copy()
+        if index is not None:
+            fields["index"] = int(index)
+        if time is not None:
+            fields["time"] = int(time)
+        return fields
+
+    def _shape(self, key: str, body: str) -> dict | None:
         """The fields of a map body written the way Jepsen writes them (``:k v`` joined by ``", "``, atoms,
-        plain strings and vectors as values), converted and cached; None if the body needs a real parser.
+        plain strings and vectors as values), converted and cached under ``key``; None if the body needs a
+        real parser, or holds ``:index``/``:time`` (those are peeled off before, so seeing one means a repeat).
 
         Splitting on ", " and " " is done in C; a value text that is not exactly one value (a string with
         ", " inside, two values without a comma between them) fails to convert, and the line goes elsewhere.
@@ -558,12 +596,12 @@ class _Reader:
             fields = dict(zip(map(self.keys.__getitem__, texts), map(self.values.__getitem__, texts.values())))
         except (_NotFast, ValueError):
             return None
-        if len(fields) != len(entries) or (has_index and "index" in fields) or (has_time and "time" in fields):
-            return None  # a repeated key: the parser reports it
+        if len(fields) != len(entries) or "index" in fields or "time" in fields:
+            return None  # a repeated key (the parser reports it), or :index written oddly
         if len(self.shapes) > _CACHE_LIMIT:
             self.shapes.clear()
-        if len(body) <= 256:
-            self.shapes[body] = fields
+        if len(key) <= 256:
+            self.shapes[key] = fields
         return fields
 
     def _line_ops(self, line: str, lineno: int) -> Iterator[Op]:

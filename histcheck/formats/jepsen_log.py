@@ -78,14 +78,14 @@ def read_jepsen_log(lines: Iterable[bytes | str], path: str | None = None) -> It
     """Ops from the op lines of a Jepsen log, in order; every other line is skipped."""
     source = LineSource(lines, path)
     position = 0
-    for line in source:
+    for lineno, line in source.numbered:
         if "jepsen.util" not in line:
             continue
         text = op_text(line)
         if text is None:
             continue
-        fields = _parse(text, path, source.lineno)
-        yield make_op(fields, position=position, line=source.lineno, path=path)
+        fields = _parse(text, path, lineno)
+        yield make_op(fields, position=position, line=lineno, path=path)
         position += 1
 
 

@@ -59,14 +59,14 @@ def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterato
     source = LineSource(lines, path)
     loads = _json.loads
     position = 0
-    for line in source:
+    for lineno, line in source.numbered:
         if not line.strip():
             continue
         try:
             obj = loads(line)
         except _json.JSONDecodeError as exc:
-            raise _decode_error(exc, path, source.lineno) from None
-        yield make_op(_fields(obj, path, source.lineno), position=position, line=source.lineno, path=path)
+            raise _decode_error(exc, path, lineno) from None
+        yield make_op(_fields(obj, path, lineno), position=position, line=lineno, path=path)
         position += 1
 
 
