@@ -1,0 +1,262 @@
+"""timeline.html: the whole history on one self-contained page, with the failure in plain sight.
+
+Porcupine showed that one HTML file per check, opened in any browser, beats any amount of text: a lane per
+process, a bar per operation from invocation to completion, and the linearization the search found drawn over
+them.  This module builds that page from a ``History`` and a ``Result``:
+
+* every call becomes a few integers in column arrays (lane, start, end, status, f, values, indexes, key), and
+  values are interned strings, so that the inline JSON stays small (a 100,000-operation history is a few MB);
+* the x axis is the event's position in the history (real time as the checker sees it), so that nothing overlaps
+  that did not overlap and infinitely-late ``:info`` operations run to the right edge;
+* the failing operation, the minimal counterexample and the longest partial linearization (as linearization
+  points, each inside its operation's bar, in order) are marked by call id;
+* where the model can replay the longest linearization, each of its operations carries the state before and after.
+
+The page itself (``timeline.html`` next to this file: inline CSS and JS, no network) draws on a canvas and only
+paints what is visible, so scrolling and zooming stay smooth on large histories.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..history import History
+from ..values import show
+
+TEMPLATE = Path(__file__).with_name("timeline.html")
+STATUS_CODES = {"ok": 0, "fail": 1, "info": 2, "open": 3}
+MAX_VALUE_CHARS = 300
+
+
+class _Interner:
+    """Strings to small integers, so that repeated values are stored once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        got = self.ids.get(text)
+        if got is None:
+            got = self.ids[text] = len(self.items)
+            self.items.append(text)
+        return got
+
+
+def render_timeline(history: History, result: Any = None, counterexample: Any = None, *,
+                    model: Any = None, init: Any = None, title: str | None = None) -> str:
+    """The complete HTML page as a string."""
+    data = timeline_data(history, result, counterexample, model=model, init=init, title=title)
+    blob = json.dumps(data, separators=(",", ":"), default=str).replace("</", "<\\/")
+    page = TEMPLATE.read_text(encoding="utf-8")
+    return page.replace("__TITLE__", _html(data["title"])).replace("__DATA__", blob)
+
+
+def write_timeline(path: str | Path, history: History, result: Any = None, counterexample: Any = None,
+                   **kwargs: Any) -> Path:
+    path = Path(path)
+    path.write_text(render_timeline(history, result, counterexample, **kwargs), encoding="utf-8")
+    return path
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def timeline_data(history: History, result: Any = None, counterexample: Any = None, *, model: Any = None,
+                  init: Any = None, title: str | None = None) -> dict[str, Any]:
+    """The JSON the page draws: column arrays of calls, nemesis intervals, and the failure's marks."""
+    calls, keys = _calls_and_keys(history)
+    positions = {id(op): pos for pos, op in enumerate(history.ops)}
+    procs = sorted({c.process for c in calls}, key=lambda p: (str(type(p)), p))
+    lane_of = {p: i for i, p in enumerate(procs)}
+    fs, vals = _Interner(), _Interner()
+    ops = _columns(calls, lane_of, keys, fs, vals, positions)
+    failure = _failure_marks(calls, result, counterexample)
+    return {
+        "title": title or f"histcheck: {Path(history.source).name if history.source else 'history'}",
+        "valid": _valid(result), "verdict": _verdict(result), "summary": _summary(result, counterexample),
+        "n": len(history.ops), "procs": [show(p) for p in procs], "keys": [show(k) for k in keys],
+        "fs": fs.items, "vals": vals.items, "ops": ops, "nemesis": nemesis_intervals(history),
+        "failure": failure,
+        "states": _states(calls, result, model if model is not None else getattr(result, "model", None),
+                          init if init is not None else getattr(result, "init", None)),
+    }
+
+
+def _calls_and_keys(history: History) -> tuple[list, list]:
+    calls = history.calls(include_failed=True)
+    style = history.key_style()
+    if style is None:
+        return calls, []
+    groups = history.split_keys(calls, style)
+    return calls, sorted(groups, key=lambda k: (str(type(k)), str(k)))
+
+
+def _columns(calls: list, lane_of: dict, keys: list, fs: _Interner, vals: _Interner,
+             positions: dict[int, int]) -> dict[str, list]:
+    key_of = {k: i for i, k in enumerate(keys)}
+    cols: dict[str, list] = {name: [] for name in
+                             ("lane", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key", "t0", "t1")}
+    for c in calls:
+        comp = c.complete
+        cols["lane"].append(lane_of[c.process])
+        cols["start"].append(c.call_pos)
+        cols["end"].append(positions[id(comp)] if comp is not None else -1)
+        cols["status"].append(STATUS_CODES.get(c.status, 3))
+        cols["f"].append(fs(str(c.f)))
+        cols["inv"].append(vals(_clip(show(_inner(c.invoke.value, c.key is not None)))))
+        cols["out"].append(vals(_clip(show(c.value if comp is not None and c.status == "ok" else
+                                           (comp.value if comp is not None else None)))))
+        cols["index"].append(comp.index if comp is not None else c.invoke.index)
+        cols["iidx"].append(c.invoke.index)
+        cols["key"].append(key_of.get(c.key, -1))
+        cols["t0"].append(c.invoke.time)
+        cols["t1"].append(comp.time if comp is not None else None)
+    if all(t is None for t in cols["t0"]):
+        del cols["t0"], cols["t1"]
+    return cols
+
+
+def _inner(value: Any, keyed: bool) -> Any:
+    return value[1] if keyed and isinstance(value, tuple) and len(value) == 2 else value
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + f"... ({len(text)} chars)"
+
+
+def nemesis_intervals(history: History) -> list[list]:
+    """Fault windows as [start, end, label]: from a nemesis ``start``-like event to the next ``stop``-like one.
+
+    Jepsen nemeses log ``:start``/``:stop`` (and ``kill``/``start``, ``pause``/``resume``...) as an ``:invoke``
+    and an ``:info`` completion; only completions are used when there are any.  A closing event with nothing open
+    is drawn as a thin mark; a window still open at the end runs to the end of the history.
+    """
+    events = [(pos, op) for pos, op in enumerate(history.ops) if not op.is_client]
+    if any(op.type != "invoke" for _, op in events):
+        events = [(pos, op) for pos, op in events if op.type != "invoke"]
+    out: list[list] = []
+    open_at: dict[str, tuple[int, str]] = {}
+    for pos, op in events:
+        f = str(op.f)
+        if f in _CLOSERS:
+            family = _CLOSERS[f]
+            start = open_at.pop(family, None) or (open_at.pop(next(iter(open_at))) if open_at and family == "*"
+                                                  else None)
+            out.append([start[0], pos, start[1]] if start else [pos, pos, _label(op)])
+        else:
+            open_at.setdefault(_FAMILY.get(f, "*"), (pos, _label(op)))
+    out += [[start, len(history.ops), label] for start, label in open_at.values()]
+    return sorted(out)
+
+
+_CLOSERS = {"stop": "*", "heal": "*", "resume": "pause", "start-process": "kill", "restart": "kill",
+            "stop-partition": "*", "reset-clock": "clock", "recover": "*"}
+_FAMILY = {"pause": "pause", "kill": "kill", "bump-clock": "clock", "strobe-clock": "clock"}
+
+
+def _label(op: Any) -> str:
+    text = str(op.f) if op.value is None else f"{op.f} {op.value}"
+    return text[:60]
+
+
+def _failure_marks(calls: list, result: Any, ce: Any) -> dict | None:
+    failure = getattr(result, "failure", None)
+    if failure is None:
+        return None
+    by_invoke = {(c.invoke.index, _pkey(c.process)): i for i, c in enumerate(calls)}
+    by_index = {c.index: i for i, c in enumerate(calls)}
+    op = failure.op or {}
+    failing = by_invoke.get((op.get("invoke_index"), _pkey(op.get("process"))), by_index.get(op.get("index"), -1))
+    ce_ids = [i for i in (by_invoke.get((inv.index, _pkey(inv.process))) for inv in _ce_invokes(ce))
+              if i is not None]
+    lin = [by_invoke.get((d.get("invoke_index"), _pkey(d.get("process"))), by_index.get(d.get("index")))
+           for d in (failure.longest[0] if failure.longest else [])]
+    return {"op": failing, "ce": ce_ids, "lin": _points(calls, [i for i in lin if i is not None]),
+            "reason": _first_reason(failure)}
+
+
+def _pkey(process: Any) -> str:
+    return str(process)
+
+
+def _ce_invokes(ce: Any) -> list:
+    return [op for op in (ce.ops if ce is not None else []) if op.type == "invoke"]
+
+
+def _points(calls: list, order: list[int]) -> list[list]:
+    """A linearization point for each call, in order, each within its call's interval."""
+    out, prev = [], -1.0
+    for i in order:
+        c = calls[i]
+        end = c.return_pos if c.return_pos != float("inf") else float(10 ** 12)
+        point = max(prev + 0.02, c.call_pos + 0.5)
+        point = min(point, end - 0.01) if end > c.call_pos else point
+        out.append([i, round(point, 3)])
+        prev = point
+    return out
+
+
+def _first_reason(failure: Any) -> str | None:
+    for path in failure.final_paths or []:
+        last = path[-1] if path else None
+        reason = getattr(last, "reason", None) if last is not None else None
+        if reason:
+            return reason
+    return None
+
+
+def _states(calls: list, result: Any, model: Any, init: Any) -> dict[int, list[str]]:
+    """Model state before and after each operation of the longest linearization, where the model can say."""
+    failure = getattr(result, "failure", None)
+    if failure is None or not failure.longest or model is None:
+        return {}
+    try:
+        return _replay(calls, failure, model, init)
+    except Exception:  # a model that cannot replay this history simply gets no states in the tooltips
+        return {}
+
+
+def _replay(calls: list, failure: Any, model: Any, init: Any) -> dict[int, list[str]]:
+    from ..models import get
+    from ..models.base import Inconsistent
+    m = get(model).configure(init=init)
+    state = m.init_state(init)
+    by_invoke = {(c.invoke.index, _pkey(c.process)): i for i, c in enumerate(calls)}
+    out: dict[int, list[str]] = {}
+    for d in failure.longest[0]:
+        i = by_invoke.get((d.get("invoke_index"), _pkey(d.get("process"))))
+        if i is None:
+            break
+        op = m.prepare(calls[i])
+        if op is None:
+            continue
+        nxt = m.step(state, op)
+        if isinstance(nxt, Inconsistent):
+            break
+        out[i] = [m.describe(state), m.describe(nxt)]
+        state = nxt
+    return out
+
+
+def _valid(result: Any) -> Any:
+    return None if result is None else result.valid
+
+
+def _verdict(result: Any) -> str:
+    if result is None:
+        return "not checked"
+    return {True: "linearizable", False: "NOT linearizable"}.get(result.valid, f"unknown ({result.cause})")
+
+
+def _summary(result: Any, ce: Any) -> str:
+    if result is None or result.failure is None:
+        return "" if result is None else result.summary()
+    from ..explain.sentences import describe
+    text = f"{result.summary()}\nFirst error: {describe(result.failure.op)}"
+    if ce is not None:
+        text += f"\nMinimal counterexample: {ce.calls} operations (outlined in purple), invoked at indexes " + \
+                ", ".join(str(i) for i in ce.call_indexes)
+    return text
