@@ -1,4 +1,6 @@
-"""Every workload, and Redis Sentinel, through ``histcheck run`` against real clusters (short runs, no faults)."""
+"""Every workload, and Redis Sentinel, through ``histcheck run`` against real clusters (short runs, no faults).
+
+(The unprivileged proxy topology runs a whole test in tests/test_run_nemesis_plumbing.py.)"""
 from __future__ import annotations
 
 import json
@@ -48,11 +50,3 @@ def test_redis_sentinel_register_run_is_valid(tmp_path: Path) -> None:
     assert test["db"]["db"] == "redis" and test["stats"]["ok"] > 100
     logs = sorted(p.name for p in (tmp_path / "latest" / "logs").iterdir())
     assert logs[:3] == ["n1.log", "n2.log", "n3.log"]
-
-
-@needs_etcd
-def test_unprivileged_topology_runs_through_proxies(tmp_path: Path) -> None:
-    done, results, test = run(tmp_path, "--network", "proxy", "--workload", "register")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert test["db"]["network"]["kind"] == "proxy"
-    assert results["valid"] is True

@@ -99,14 +99,16 @@ def preflight(options: RunOptions) -> None:
 
 
 class Runner:
-    def __init__(self, options: RunOptions, *, on_progress: Callable[[dict], None] | None = None) -> None:
+    def __init__(self, options: RunOptions, *, on_progress: Callable[[dict], None] | None = None,
+                 nemesis: Any = None) -> None:
         import workloads
         if options.seed is None:
             options.seed = random.SystemRandom().randrange(1 << 31)
         self.options = options
         preflight(options)
         self.workload = workloads.get(options.workload, options.workload_options)
-        self.nemesis = get_nemesis(options.nemesis, options.nemesis_options)
+        self.nemesis = nemesis if nemesis is not None else get_nemesis(options.nemesis, options.nemesis_options)
+        self.options.nemesis = self.nemesis.name
         self.on_progress = on_progress
         self.generator = Generator(self.workload, concurrency=options.concurrency, rate=options.rate,
                                    time_limit=options.time_limit, seed=options.seed)
