@@ -85,7 +85,7 @@ def check_append(history: History) -> Result:
             errors.append(f"read of key {k} at index {index} has a duplicate element: {items}")
         if set(items) - appended.get(k, set()):
             errors.append(f"read of key {k} at index {index} has elements never appended: {items}")
-        if len(items) > len(longest.get(k, [])):
+        if len(items) >= len(longest.get(k, [])):
             longest[k] = items
     for _, index, k, items in reads:
         if longest[k][:len(items)] != items:
