@@ -485,3 +485,20 @@ def test_read_edn_streams() -> None:
         raise AssertionError("read too far")
     assert next(read_edn(lines())).type == "invoke"
     assert next(read_edn(text_lines(OK_LINE * 3))).line == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(op_lists())
+def test_older_jepsen_key_order_reads_the_same(ops: list[Op]) -> None:
+    """Older Jepsen wrote ``{:type .., :f .., :value .., :process .., :time .., :index ..}``: same ops, whichever
+    gear reads them."""
+    def old_style(op: Op) -> str:
+        line = formats.format_op(op)[1:-1]
+        head, rest = line.split(", ", 1)
+        if op.time is not None:
+            time_part, rest = rest.split(", ", 1)
+            return "{" + rest + ", " + time_part + ", " + head + "}"
+        return "{" + rest + ", " + head + "}"
+    text = "".join(old_style(op) + "\n" for op in ops)
+    assert formats.loads(text, "edn").ops == ops
+    assert formats.loads(text.replace("}\n", "} ;\n"), "edn").ops == ops

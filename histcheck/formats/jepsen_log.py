@@ -24,6 +24,7 @@ from .edn import parse_prefix, parse_value
 from .lines import LineSource
 
 MARKERS = ("jepsen.util - ", "jepsen.util: ")
+_CACHE_LIMIT = 100_000
 _PROCESS = re.compile(r"(?:\d+|:[^\s:][^\s]*)(?:\t| +)")
 _FIELDS = re.compile(r"(\S+)(?:\t| +)(\S+)(?:\t| +)(\S+)(?:\t| +|\Z)(.*)", re.S)
 
@@ -78,14 +79,21 @@ def read_jepsen_log(lines: Iterable[bytes | str], path: str | None = None) -> It
     """Ops from the op lines of a Jepsen log, in order; every other line is skipped."""
     source = LineSource(lines, path)
     position = 0
+    # Without index or time, the same op text ("3\t:invoke\t:read\tnil") comes back again and again: parse each
+    # once.  Texts holding a map are not cached, so that no two ops share a mutable value.
+    parsed: dict[str, dict[str, Any]] = {}
     for lineno, line in source.numbered:
         if "jepsen.util" not in line:
             continue
         text = op_text(line)
         if text is None:
             continue
-        fields = _parse(text, path, lineno)
-        yield make_op(fields, position=position, line=lineno, path=path)
+        fields = parsed.get(text)
+        if fields is None:
+            fields = _parse(text, path, lineno)
+            if "{" not in text and len(parsed) < _CACHE_LIMIT:
+                parsed[text] = fields
+        yield make_op(fields.copy(), position=position, line=lineno, path=path)
         position += 1
 
 

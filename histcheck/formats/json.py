@@ -34,14 +34,16 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _fields(obj: Any, path: str | None, line: int) -> dict:
-    """An op object's fields, ready for ``make_op``."""
+def _fields(obj: Any, path: str | None, line: int, nested: bool = True) -> dict:
+    """An op object's fields, ready for ``make_op``; ``nested`` is False when the text had no array and no
+    object inside the op, which spares a look at every value."""
     if not isinstance(obj, dict):
         raise InputError(f"found {_json.dumps(obj)[:60]} where an operation should be", path=path, line=line,
                          expected='an op object {"type": ..., "process": ..., "f": ..., "value": ...}')
-    for key, value in obj.items():  # replacing values while iterating is fine: the keys do not change
-        if value.__class__ is list or value.__class__ is dict:
-            obj[key] = _tuples(value)
+    if nested:
+        for key, value in obj.items():  # replacing values while iterating is fine: the keys do not change
+            if value.__class__ is list or value.__class__ is dict:
+                obj[key] = _tuples(value)
     for name in _NAMED:
         value = obj.get(name)
         if value.__class__ is str and value[:1] == ":":
@@ -66,7 +68,8 @@ def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterato
             obj = loads(line)
         except _json.JSONDecodeError as exc:
             raise _decode_error(exc, path, lineno) from None
-        yield make_op(_fields(obj, path, lineno), position=position, line=lineno, path=path)
+        nested = "[" in line or line.count("{") > 1
+        yield make_op(_fields(obj, path, lineno, nested), position=position, line=lineno, path=path)
         position += 1
 
 
