@@ -69,11 +69,12 @@ def show_op(op: Op) -> str:
 
 
 def minimize(history: History, result: Any, *, model: Any = "cas-register", init: Any = None,
-             time_limit: float = 10.0, check: Checker | None = None, **options: Any) -> Counterexample | None:
+             budget: float = 10.0, check: Checker | None = None, **options: Any) -> Counterexample | None:
     """Shrink ``history`` to a 1-minimal sub-history of the failing key that ``check`` still rejects.
 
     ``result`` is the invalid ``Result`` of checking ``history``; returns None when it is not invalid or the
-    failing key's calls alone are not rejected (the counterexample would not be one).  The search first keeps
+    failing key's calls alone are not rejected (the counterexample would not be one).  ``budget`` bounds the
+    whole search in seconds; ``options`` go to every trial check (``nil_read``, ``time_limit``...).  It first keeps
     only subsets rejected *at the same operation* (so the answer explains the reported failure), then makes sure
     no single call can be dropped at all.
     """
@@ -81,7 +82,7 @@ def minimize(history: History, result: Any, *, model: Any = "cas-register", init
         return None
     check = check or _default_check()
     started = time.monotonic()
-    deadline = started + time_limit
+    deadline = started + budget
     key, units = failing_units(history, result.failure)
     index = (result.failure.op or {}).get("index")
     trial = _Trial(units, check, model, init, options, deadline)
@@ -94,7 +95,7 @@ def minimize(history: History, result: Any, *, model: Any = "cas-register", init
     kept, finished = ddmin(kept, same_op, deadline)
     if finished:
         kept, finished = _strict(kept, trial.rejected, deadline)
-    note = "" if finished else f"the time budget of {time_limit:g} s ran out: a smaller one may exist"
+    note = "" if finished else f"the time budget of {budget:g} s ran out: a smaller one may exist"
     return Counterexample(key=key, ops=_ops_of(units, kept), calls=len(kept), original_calls=len(units),
                           checks=trial.checks, seconds=time.monotonic() - started, minimal=finished, note=note,
                           result=trial.results.get(frozenset(kept)),

@@ -1,0 +1,104 @@
+"""The report directory: every file a person (or a program) reads after a check.
+
+``histcheck analyze PATH --out DIR`` and the runner both end here, as Jepsen's ``store/`` ends a test: the
+verdict as data (``results.json``, ``results.edn``), the reasoning in sentences (``explanation.txt``), the minimal
+counterexample as a history that can be checked again (``counterexample.edn``), the whole history as an
+interactive page (``timeline.html``) and the figures (``anomaly.png``/``.svg``, ``latency-raw.png``,
+``latency-quantiles.png``, ``rate.png``).  docs/results.md explains each file.
+
+The minimal counterexample is computed once here and shown first everywhere: at the top of the explanation,
+outlined on the timeline and in the anomaly window, and under ``minimal_counterexample`` in results.json.  A
+drawing that fails never hides the verdict: the error is written to ``report-errors.txt`` and the other files are
+still produced.
+"""
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from .explain import explain, minimize
+from .history import History
+
+REPORT_FILES = ("results.json", "results.edn", "explanation.txt", "counterexample.edn", "timeline.html",
+                "anomaly.png", "anomaly.svg", "latency-raw.png", "latency-quantiles.png", "rate.png")
+
+
+def write_report(out_dir: str | Path, history: History, result: Any, *, model: Any, init: Any = None,
+                 minimize_time: float = 10.0, figures: bool = True, timeline: bool = True,
+                 counterexample: Any = None, **check_options: Any) -> list[Path]:
+    """Write the report files for ``result`` (the check of ``history``) into ``out_dir``; returns their paths.
+
+    ``check_options`` are those the check ran with (``nil_read``, ``partition``...): the minimal counterexample's
+    trials use the same.  ``minimize_time`` bounds the delta debugging (0 skips it).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    ce = counterexample
+    if ce is None and minimize_time > 0 and result.valid is False:
+        ce = _guard(errors, "minimal counterexample",
+                    lambda: minimize(history, result, model=model, init=init, budget=minimize_time,
+                                     **_trial_options(check_options, minimize_time)))
+    written = [_write_json(out, result, ce), _write_text(out / "results.edn", result.to_edn() + "\n")]
+    written.append(_write_text(out / "explanation.txt", explain(history, result, ce)))
+    if ce is not None:
+        written += _guard(errors, "counterexample.edn", lambda: [_write_counterexample(out, ce)]) or []
+    if timeline:
+        written += _guard(errors, "timeline.html", lambda: [_timeline(out, history, result, ce, model, init)]) or []
+    if figures:
+        written += _guard(errors, "figures", lambda: _figures(out, history, result, ce)) or []
+    if errors:
+        written.append(_write_text(out / "report-errors.txt", "\n\n".join(errors) + "\n"))
+    return written
+
+
+def _trial_options(options: dict, budget: float) -> dict:
+    trial = dict(options)
+    limit = trial.get("time_limit")
+    trial["time_limit"] = budget if limit is None else min(limit, budget)
+    return trial
+
+
+def _guard(errors: list[str], what: str, thunk: Callable[[], Any]) -> Any:
+    try:
+        return thunk()
+    except Exception as exc:  # report every other file even when one part fails
+        errors.append(f"{what}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}")
+        return None
+
+
+def results_dict(result: Any, ce: Any) -> dict:
+    data = result.to_dict()
+    if ce is not None:
+        data["minimal_counterexample"] = ce.to_dict()
+    return data
+
+
+def _write_json(out: Path, result: Any, ce: Any) -> Path:
+    return _write_text(out / "results.json", json.dumps(results_dict(result, ce), indent=2, default=str) + "\n")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _write_counterexample(out: Path, ce: Any) -> Path:
+    """The minimal counterexample as a Jepsen history (one op map per line), original indexes kept."""
+    lines = ["[" + ("\n ".join(ce.lines())) + "]"]
+    header = (f";; minimal counterexample: {ce.calls} operation(s) of {ce.original_calls}"
+              + (f" on key {ce.key!r}" if ce.key is not None else "")
+              + (", 1-minimal" if ce.minimal else f", not proven minimal ({ce.note})"))
+    return _write_text(out / "counterexample.edn", header + "\n" + "\n".join(lines) + "\n")
+
+
+def _timeline(out: Path, history: History, result: Any, ce: Any, model: Any, init: Any) -> Path:
+    from .render.timeline import write_timeline
+    return write_timeline(out / "timeline.html", history, result, ce, model=model, init=init)
+
+
+def _figures(out: Path, history: History, result: Any, ce: Any) -> list[Path]:
+    from .render.figures import draw_all
+    return draw_all(history, result, ce, out)
