@@ -1,0 +1,179 @@
+"""From calls to integers: the form both searches run on.
+
+A linearizability search does the same few things millions of times: apply an operation to a state, and remember
+(set of linearized operations, state).  Both are cheap on integers and slow on Python objects, so before searching
+histcheck turns one key's calls into:
+
+* *entries*: a call entry at each invocation and a return entry at each ``ok`` completion, in history order.
+  Crashed calls (``info`` or never completed) have no return entry: their return is at +infinity, so the search
+  may linearize them anywhere after their invocation, or never (see docs/semantics.md);
+* *inputs*: each call's model input (``("write", 3)``), interned to a small integer, its *kind*;
+* a *state table*, ``table[state, kind] -> next state`` (``-1``: the step is inconsistent; ``-2``: not computed
+  yet).  States are interned as they are discovered.  Small state spaces are tabulated up front (the way Knossos
+  memoises a model); large ones (a string register under appends) are filled lazily, row by row, when the search
+  first reaches a state, so nothing has to be enumerated that the search never visits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from ..history import Call
+from ..models.base import Inconsistent, Model
+
+INCONSISTENT = -1
+ROW_AT_ONCE = 64
+NOT_COMPUTED = -2
+
+
+@dataclass
+class Partition:
+    """One independent key's calls, with the model input of each (calls that cannot matter are left out)."""
+
+    key: Any
+    calls: list[Call]
+    inputs: list[Hashable]
+    all_calls: list[Call] = field(default_factory=list)
+
+    @property
+    def ok_count(self) -> int:
+        return sum(1 for c in self.calls if c.status == "ok")
+
+
+def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
+    """Ask the model for each call's input; drop the calls it says cannot matter."""
+    kept: list[Call] = []
+    inputs: list[Hashable] = []
+    for call in calls:
+        op = model.prepare(call)
+        if op is None:
+            continue
+        kept.append(call)
+        inputs.append(op)
+    return Partition(key, kept, inputs, list(calls))
+
+
+@dataclass
+class Entries:
+    """The doubly linked list the search walks, as arrays (entry ``e`` belongs to call ``ent_call[e]``)."""
+
+    ent_call: np.ndarray    # int32[E]
+    ent_ret: np.ndarray     # uint8[E]: 1 for a return entry
+    ent_pos: np.ndarray     # int64[E]: position in the history
+    ret_entry: np.ndarray   # int32[n]: the return entry of each call, -1 for crashed calls
+    is_ok: np.ndarray       # uint8[n]
+    kind: np.ndarray        # int32[n]
+    n_ok: int
+
+
+def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None = None) -> Entries:
+    """Build the entry list; with ``cut``, only the prefix of the history up to position ``cut`` counts.
+
+    In a prefix, calls invoked after the cut are gone and calls completing after it are still pending, so they
+    become crashed (optional) calls.  Prefixes are how the first unlinearizable operation is confirmed.
+    """
+    rows: list[tuple[float, int, int]] = []
+    n = len(part.calls)
+    is_ok = np.zeros(n, np.uint8)
+    kind = np.zeros(n, np.int32)
+    for i, (call, op) in enumerate(zip(part.calls, part.inputs)):
+        kind[i] = kinds.setdefault(op, len(kinds))
+        if cut is not None and call.call_pos > cut:
+            continue
+        rows.append((call.call_pos, i, 0))
+        if call.status == "ok" and (cut is None or call.return_pos <= cut):
+            is_ok[i] = 1
+            rows.append((call.return_pos, i, 1))
+    rows.sort()
+    ent_call = np.array([r[1] for r in rows], np.int32)
+    ent_ret = np.array([r[2] for r in rows], np.uint8)
+    ent_pos = np.array([r[0] for r in rows], np.int64)
+    ret_entry = np.full(n, -1, np.int32)
+    for e, (_, i, is_ret) in enumerate(rows):
+        if is_ret:
+            ret_entry[i] = e
+    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()))
+
+
+class StateTable:
+    """Interned model states and the transition table ``table[state, kind]``, grown on demand."""
+
+    def __init__(self, model: Model, init_state: Hashable, inputs: Sequence[Hashable]) -> None:
+        self.model = model
+        self.inputs = list(inputs)
+        self.states: list[Hashable] = []
+        self.ids: dict[Hashable, int] = {}
+        self.done: set[int] = set()
+        width = max(1, len(self.inputs))
+        self.table = np.full((64, width), NOT_COMPUTED, np.int32)
+        self.steps = 0
+        self.canon = model.abstraction(self.inputs)
+        self.intern(init_state)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes)
+
+    def intern(self, state: Hashable) -> int:
+        if self.canon is not None:
+            state = self.canon(state)
+        sid = self.ids.get(state)
+        if sid is None:
+            sid = len(self.states)
+            self.ids[state] = sid
+            self.states.append(state)
+        return sid
+
+    def fill_row(self, sid: int) -> None:
+        """Compute every transition out of state ``sid``."""
+        state = self.states[sid]
+        step = self.model.step
+        row = np.empty(self.table.shape[1], np.int32)
+        for k, op in enumerate(self.inputs):
+            nxt = step(state, op)
+            row[k] = INCONSISTENT if isinstance(nxt, Inconsistent) else self.intern(nxt)
+        self.steps += len(self.inputs)
+        self._ensure_rows(len(self.states))
+        self.table[sid, :] = row
+        self.done.add(sid)
+
+    def fill(self, sid: int, kind: int) -> None:
+        """Answer the kernel's request for ``table[sid, kind]``: the whole row when rows are narrow (fewer
+        round trips), the one cell when they are wide (a string register under appends has hundreds of inputs,
+        most of which lead to states the search never visits)."""
+        if len(self.inputs) <= ROW_AT_ONCE:
+            self.fill_row(sid)
+            return
+        nxt = self.model.step(self.states[sid], self.inputs[kind])
+        self.steps += 1
+        value = INCONSISTENT if isinstance(nxt, Inconsistent) else self.intern(nxt)
+        self._ensure_rows(len(self.states))
+        self.table[sid, kind] = value
+
+    def prefill(self, max_states: int = 1024, max_steps: int | None = None) -> bool:
+        """Tabulate breadth-first from the initial state, within a small budget of model steps; True when the
+        whole reachable space fits (registers), False when the rest is left to be filled lazily."""
+        if max_steps is None:
+            max_steps = max(4096, 8 * len(self.inputs))
+        if not self.inputs:
+            return True
+        sid = 0
+        while sid < len(self.states):
+            if sid >= max_states or self.steps >= max_steps:
+                return False
+            if sid not in self.done:
+                self.fill_row(sid)
+            sid += 1
+        return True
+
+    def _ensure_rows(self, rows: int) -> None:
+        if rows <= self.table.shape[0]:
+            return
+        cap = self.table.shape[0]
+        while cap < rows:
+            cap *= 2
+        grown = np.full((cap, self.table.shape[1]), NOT_COMPUTED, np.int32)
+        grown[: self.table.shape[0]] = self.table
+        self.table = grown

@@ -1,0 +1,117 @@
+"""Turning a failed search into a report a person can follow.
+
+The search tells us *where* the history breaks (the completion no configuration got past) and which
+configurations were stuck there.  This module names the operations involved with their original indexes, lists
+the candidate states with the calls still pending in each, and walks a few short orders of those pending calls to
+show, for each candidate, a *final path*: the steps that were possible and the one that was not, ending in the
+model's reason ("can't read 0 from register 2").
+"""
+from __future__ import annotations
+
+from typing import Hashable
+
+from ..history import Call
+from ..models.base import Inconsistent, Model
+from .encode import Partition
+from .reference import SearchOutcome
+from .result import Config, Failure, PathStep, op_summary
+
+MAX_CONFIGS = 16
+MAX_PATHS = 12
+PATH_DEPTH = 2
+
+
+def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Failure:
+    """The Failure record for a partition whose search came back invalid."""
+    failed = _call_completing_at(part, outcome.fail_pos)
+    previous = _previous_ok(part, outcome.fail_pos)
+    configs, raw = _configs(part, outcome, model, failed)
+    paths = _final_paths(part, raw, model, failed)
+    longest = [[_op_with_input(part, model, i) for i in outcome.longest]] if outcome.longest else []
+    return Failure(
+        key=part.key,
+        op=op_summary(failed) if failed is not None else {"index": None, "position": outcome.fail_pos},
+        previous_ok=op_summary(previous) if previous is not None else None,
+        configs=configs,
+        final_paths=paths,
+        longest=longest,
+        configs_truncated=len(raw) > MAX_CONFIGS or len(outcome.stuck) >= 64,
+    )
+
+
+def _call_completing_at(part: Partition, pos: int) -> Call | None:
+    for call in part.calls:
+        if call.return_pos == pos:
+            return call
+    return None
+
+
+def _previous_ok(part: Partition, pos: int) -> Call | None:
+    best = None
+    for call in part.all_calls:
+        if call.status == "ok" and call.return_pos < pos and (best is None or call.return_pos > best.return_pos):
+            best = call
+    return best
+
+
+def _configs(part: Partition, outcome: SearchOutcome, model: Model,
+             failed: Call | None) -> tuple[list[Config], list[tuple[Hashable, list[int]]]]:
+    """Distinct (state, pending calls) pairs among the configurations stuck at the failing completion."""
+    seen: dict[tuple, tuple[Hashable, list[int]]] = {}
+    for state, linearized in outcome.stuck:
+        pending = [i for i, c in enumerate(part.calls)
+                   if c.call_pos < outcome.fail_pos and i not in linearized]
+        key = (state, tuple(pending))
+        if key not in seen:
+            seen[key] = (state, pending)
+    raw = sorted(seen.values(), key=lambda sp: (len(sp[1]), model.describe(sp[0])))
+    configs = [Config(state=model.describe(state),
+                      pending=[_op_with_input(part, model, i) for i in pending])
+               for state, pending in raw[:MAX_CONFIGS]]
+    return configs, raw
+
+
+def _op_with_input(part: Partition, model: Model, i: int) -> dict:
+    out = op_summary(part.calls[i])
+    out["op"] = model.describe_op(part.inputs[i])
+    return out
+
+
+def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: Model,
+                 failed: Call | None) -> list[list[PathStep]]:
+    """Short orders of pending calls from each candidate state, each ending where the model refuses a step.
+
+    Paths end with the failing operation whenever it is reached; shorter paths come first, and a path is kept only
+    once per (candidate, sequence), so the list stays readable.
+    """
+    if failed is None:
+        return []
+    target = part.calls.index(failed)
+    paths: list[list[PathStep]] = []
+    seen: set[tuple] = set()
+    for state, pending in raw[:MAX_CONFIGS]:
+        frontier: list[tuple[Hashable, list[int], list[PathStep]]] = [(state, [], [])]
+        for depth in range(PATH_DEPTH + 1):
+            next_frontier = []
+            for current, used, steps in frontier:
+                out = model.step(current, part.inputs[target])
+                if isinstance(out, Inconsistent):
+                    sig = (model.describe(state), tuple(used))
+                    if sig not in seen:
+                        seen.add(sig)
+                        paths.append(steps + [PathStep(op=_op_with_input(part, model, target),
+                                                       reason=out.reason)])
+                if depth == PATH_DEPTH:
+                    continue
+                for i in pending:
+                    if i == target or i in used:
+                        continue
+                    nxt = model.step(current, part.inputs[i])
+                    if isinstance(nxt, Inconsistent):
+                        continue
+                    step = PathStep(op=_op_with_input(part, model, i), state=model.describe(nxt))
+                    next_frontier.append((nxt, used + [i], steps + [step]))
+            frontier = next_frontier[:64]
+            if len(paths) >= MAX_PATHS:
+                return paths[:MAX_PATHS]
+    return paths[:MAX_PATHS]

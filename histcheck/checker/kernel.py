@@ -1,0 +1,196 @@
+"""The numba kernel: the reference search (``reference.py``) over integers, resumable.
+
+This is the only module that imports numba.  The kernel runs the same algorithm as the reference, step for step,
+on the arrays built by ``encode.py``; the property tests in tests/test_checker_kernel.py hold the two to the same
+answers.  What differs is representation:
+
+* the set of linearized calls is a bitset (``bits``) with an incrementally maintained Zobrist hash, so extending or
+  shrinking it is O(1) and hashing it is free;
+* the memo is an open-addressing hash table over an arena of (bitset, state) records, compared in full on a hash
+  match, so a collision can never make the answer wrong;
+* the model is the transition table, so a step is one array read.
+
+The kernel keeps all of its registers in arrays and *returns* whenever it needs Python: a table row that has not
+been computed (``NEED_ROW``; the state and input are in ``regs``), a full memo (``MEMO_FULL``), or a step budget spent (``PAUSE``, so that time limits,
+memory caps and Ctrl-C are honoured between slices).  Calling it again with the same arrays resumes exactly where
+it stopped.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+VALID = 0
+INVALID = 1
+NEED_ROW = 2
+MEMO_FULL = 3
+PAUSE = 4
+
+# register slots
+(R_E, R_STATE, R_SP, R_NOKDONE, R_MEMO, R_FAILPOS, R_NSTUCK, R_BEST, R_COMMON, R_STEPS, R_NEED, R_NOK, R_W,
+ R_NEEDK) = range(14)
+N_REGS = 14
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def _mix(h, state):
+    x = h ^ (np.uint64(state + 1) * np.uint64(0x9E3779B97F4A7C15))
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(29)
+    return x
+
+
+@njit(cache=True)
+def _unlink(nxt, prv, x):
+    nxt[prv[x]] = nxt[x]
+    if nxt[x] != -1:
+        prv[nxt[x]] = prv[x]
+
+
+@njit(cache=True)
+def _relink(nxt, prv, x):
+    nxt[prv[x]] = x
+    if nxt[x] != -1:
+        prv[nxt[x]] = x
+
+
+@njit(cache=True)
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, zob, table,
+               nxt, prv, bits, hreg, stack_e, stack_s, best,
+               slots, arena_bits, arena_state, arena_hash,
+               stuck_state, stuck_bits, regs, max_steps):
+    """Run the search until it decides or needs Python; returns one of the codes above."""
+    W = regs[R_W]
+    head = len(ent_call)
+    mask = np.uint64(len(slots) - 1)
+    cap = len(arena_state)
+    e = regs[R_E]
+    state = regs[R_STATE]
+    sp = regs[R_SP]
+    nokdone = regs[R_NOKDONE]
+    nmemo = regs[R_MEMO]
+    nok = regs[R_NOK]
+    h = hreg[0]
+    steps = 0
+    code = PAUSE
+    while True:
+        if nokdone == nok:
+            code = VALID
+            break
+        if steps >= max_steps:
+            code = PAUSE
+            break
+        steps += 1
+        if e == -1 or ent_ret[e] == 1:
+            pos = ent_pos[e] if e != -1 else np.int64(1) << np.int64(62)
+            if pos > regs[R_FAILPOS]:
+                regs[R_FAILPOS] = pos
+                regs[R_NSTUCK] = 0
+            if pos == regs[R_FAILPOS] and regs[R_NSTUCK] < len(stuck_state):
+                k = regs[R_NSTUCK]
+                stuck_state[k] = state
+                for w in range(W):
+                    stuck_bits[k * W + w] = bits[w]
+                regs[R_NSTUCK] = k + 1
+            if sp > regs[R_BEST]:
+                common = regs[R_COMMON]
+                for i in range(common, sp):
+                    best[i] = ent_call[stack_e[i]]
+                regs[R_BEST] = sp
+                regs[R_COMMON] = sp
+            if sp == 0:
+                code = INVALID
+                break
+            sp -= 1
+            if regs[R_COMMON] > sp:
+                regs[R_COMMON] = sp
+            top = stack_e[sp]
+            state = stack_s[sp]
+            call = ent_call[top]
+            bits[call >> 6] &= ~(np.uint64(1) << np.uint64(call & 63))
+            h ^= zob[call]
+            nokdone -= is_ok[call]
+            r = ret_entry[call]
+            if r != -1:
+                _relink(nxt, prv, r)
+            _relink(nxt, prv, top)
+            e = nxt[top]
+            continue
+        call = ent_call[e]
+        ns = table[state, kind[call]]
+        if ns == -2:
+            regs[R_NEED] = state
+            regs[R_NEEDK] = kind[call]
+            code = NEED_ROW
+            break
+        if ns >= 0:
+            word = call >> 6
+            bit = np.uint64(1) << np.uint64(call & 63)
+            bits[word] |= bit
+            nh = h ^ zob[call]
+            hv = _mix(nh, ns)
+            slot = hv & mask
+            found = False
+            while True:
+                idx = slots[slot]
+                if idx == -1:
+                    break
+                if arena_hash[idx] == hv and arena_state[idx] == ns:
+                    same = True
+                    base = idx * W
+                    for w in range(W):
+                        if arena_bits[base + w] != bits[w]:
+                            same = False
+                            break
+                    if same:
+                        found = True
+                        break
+                slot = (slot + np.uint64(1)) & mask
+            if not found:
+                if nmemo >= cap:
+                    bits[word] &= ~bit
+                    code = MEMO_FULL
+                    break
+                slots[slot] = nmemo
+                arena_hash[nmemo] = hv
+                arena_state[nmemo] = ns
+                base = nmemo * W
+                for w in range(W):
+                    arena_bits[base + w] = bits[w]
+                nmemo += 1
+                stack_e[sp] = e
+                stack_s[sp] = state
+                sp += 1
+                state = ns
+                h = nh
+                nokdone += is_ok[call]
+                _unlink(nxt, prv, e)
+                r = ret_entry[call]
+                if r != -1:
+                    _unlink(nxt, prv, r)
+                e = nxt[head]
+                continue
+            bits[word] &= ~bit
+        e = nxt[e]
+    regs[R_E] = e
+    regs[R_STATE] = state
+    regs[R_SP] = sp
+    regs[R_NOKDONE] = nokdone
+    regs[R_MEMO] = nmemo
+    regs[R_STEPS] += steps
+    hreg[0] = h
+    return code
+
+
+@njit(cache=True)
+def rehash(arena_hash, count, slots):
+    """Rebuild the slot index after the arena grew."""
+    mask = np.uint64(len(slots) - 1)
+    for i in range(count):
+        slot = arena_hash[i] & mask
+        while slots[slot] != -1:
+            slot = (slot + np.uint64(1)) & mask
+        slots[slot] = i

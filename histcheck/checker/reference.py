@@ -1,0 +1,146 @@
+"""The reference search: Wing & Gong's algorithm with Lowe's memoisation, in plain Python.
+
+This is the specification the numba kernel (``kernel.py``) is tested against, and the engine for anything the
+kernel cannot run.  It is written to be read, not to be fast.
+
+The search keeps the history's entries in a linked list.  It repeatedly tries to linearize a call that is
+*minimal* (no return entry precedes it in the list): if the model accepts the call in the current state and the
+pair (set of linearized calls, new state) has not been seen before, the call and its return are lifted out of the
+list and the search goes on from the front.  Reaching a return entry means every call that could go before it
+has been tried, so the search backtracks.  The history is linearizable when every ``ok`` call has been
+linearized; crashed calls never need to be.
+
+Because of the memo, every configuration is finished exactly once, at the first return entry left in its list.
+The furthest such return entry over all configurations is the completion at which the history stops being
+linearizable: the prefix of the history up to it has no linearization, every shorter prefix has one.  That is
+the operation a failure report names, and the configurations stuck there are the candidate states it shows.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Hashable
+
+from ..models.base import Inconsistent, Model
+from .encode import Entries, Partition, make_entries
+
+
+@dataclass
+class SearchOutcome:
+    """What a search found, in terms of call numbers of one partition."""
+
+    valid: bool | None                       # None: gave up (see cause)
+    cause: str | None = None
+    fail_pos: int = -1                       # history position of the completion that cannot be linearized
+    stuck: list[tuple[Hashable, frozenset]] = field(default_factory=list)   # (state, linearized calls)
+    longest: list[int] = field(default_factory=list)                       # call numbers, in order
+    explored: int = 0
+    states: int = 0
+    engine: str = "reference"
+
+
+def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
+                     stuck_limit: int = 64, cut: float | None = None) -> SearchOutcome:
+    """Decide one partition with the plain-Python search (see the module docstring)."""
+    entries = make_entries(part, {}, cut)
+    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit)
+
+
+def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
+            stuck_limit: int) -> SearchOutcome:
+    E = len(ent.ent_call)
+    head = E
+    nxt = list(range(1, E + 1)) + [0]
+    prv = [head] + list(range(0, E))
+    if E:
+        nxt[E - 1] = -1
+        nxt[head] = 0
+    else:
+        nxt[head] = -1
+    ent_call = ent.ent_call.tolist()
+    ent_ret = ent.ent_ret.tolist()
+    ent_pos = ent.ent_pos.tolist()
+    ret_entry = ent.ret_entry.tolist()
+    is_ok = ent.is_ok.tolist()
+    step_cache: dict[tuple[Hashable, int], Hashable] = {}
+
+    def unlink(x: int) -> None:
+        nxt[prv[x]] = nxt[x]
+        if nxt[x] != -1:
+            prv[nxt[x]] = prv[x]
+
+    def relink(x: int) -> None:
+        nxt[prv[x]] = x
+        if nxt[x] != -1:
+            prv[nxt[x]] = x
+
+    def step(state: Hashable, call: int) -> Hashable:
+        key = (state, call)
+        out = step_cache.get(key, step_cache)
+        if out is step_cache:
+            out = model.step(state, inputs[call])
+            step_cache[key] = out
+        return out
+
+    state = init_state
+    linearized = 0
+    n_ok_done = 0
+    stack: list[tuple[int, Hashable]] = []
+    memo: set[tuple[int, Hashable]] = set()
+    best: list[int] = []
+    fail_pos = -1
+    stuck: list[tuple[Hashable, int]] = []
+    explored = 0
+    e = nxt[head]
+    while True:
+        if n_ok_done == ent.n_ok:
+            return SearchOutcome(True, explored=explored, states=len(memo))
+        explored += 1
+        if deadline is not None and explored % 4096 == 0 and time.monotonic() > deadline:
+            return SearchOutcome(None, "time", explored=explored, states=len(memo))
+        if e == -1 or ent_ret[e]:
+            pos = ent_pos[e] if e != -1 else 1 << 62
+            if pos > fail_pos:
+                fail_pos, stuck = pos, []
+            if pos == fail_pos and len(stuck) < stuck_limit:
+                stuck.append((state, linearized))
+            if len(stack) > len(best):
+                best = [ent_call[x] for x, _ in stack]
+            if not stack:
+                return SearchOutcome(False, fail_pos=fail_pos, explored=explored, states=len(memo),
+                                     stuck=[(s, _bits_to_set(b)) for s, b in stuck], longest=best)
+            top, state = stack.pop()
+            call = ent_call[top]
+            linearized &= ~(1 << call)
+            n_ok_done -= is_ok[call]
+            if ret_entry[call] != -1:
+                relink(ret_entry[call])
+            relink(top)
+            e = nxt[top]
+            continue
+        call = ent_call[e]
+        new_state = step(state, call)
+        if not isinstance(new_state, Inconsistent):
+            new_lin = linearized | (1 << call)
+            if (new_lin, new_state) not in memo:
+                memo.add((new_lin, new_state))
+                stack.append((e, state))
+                state, linearized = new_state, new_lin
+                n_ok_done += is_ok[call]
+                unlink(e)
+                if ret_entry[call] != -1:
+                    unlink(ret_entry[call])
+                e = nxt[head]
+                continue
+        e = nxt[e]
+
+
+def _bits_to_set(bits: int) -> frozenset:
+    out = []
+    i = 0
+    while bits:
+        if bits & 1:
+            out.append(i)
+        bits >>= 1
+        i += 1
+    return frozenset(out)

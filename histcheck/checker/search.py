@@ -1,0 +1,143 @@
+"""Driving the numba kernel: allocate its arrays, answer its requests, enforce the budgets.
+
+The kernel (``kernel.py``) returns to this loop whenever it needs something only Python can do: a transition
+table row for a state it has just discovered (the model is Python code), a bigger memo, or a check of the clock.
+This is where ``time_limit`` and the memory cap turn into an ``unknown`` result with its cause, instead of a
+search that runs forever or a process the kernel's allocations would get killed.
+"""
+from __future__ import annotations
+
+import time
+from typing import Hashable
+
+import numpy as np
+
+from ..models.base import Model
+from . import kernel as K
+from .encode import Partition, StateTable, make_entries
+from .reference import SearchOutcome
+
+SLICE_STEPS = 1 << 21
+INITIAL_MEMO = 1 << 12
+
+
+class MemoryBudget(Exception):
+    """Raised inside the driver when the search would exceed its memory cap."""
+
+
+class _Arrays:
+    """The kernel's working set for one search."""
+
+    def __init__(self, n: int, entries, stuck_limit: int, seed: int = 0x5EED) -> None:
+        E = len(entries.ent_call)
+        self.W = max(1, (n + 63) // 64)
+        self.nxt = np.empty(E + 1, np.int32)
+        self.prv = np.empty(E + 1, np.int32)
+        if E:
+            self.nxt[:E] = np.arange(1, E + 1, dtype=np.int32)
+            self.nxt[E - 1] = -1
+            self.nxt[E] = 0
+            self.prv[1:E] = np.arange(0, E - 1, dtype=np.int32)
+            self.prv[0] = E
+        else:
+            self.nxt[0] = -1
+        self.prv[E] = -1
+        rng = np.random.default_rng(seed)
+        self.zob = rng.integers(0, np.iinfo(np.uint64).max, size=max(n, 1), dtype=np.uint64, endpoint=True)
+        self.bits = np.zeros(self.W, np.uint64)
+        self.hreg = np.zeros(1, np.uint64)
+        self.stack_e = np.zeros(max(n, 1), np.int32)
+        self.stack_s = np.zeros(max(n, 1), np.int32)
+        self.best = np.zeros(max(n, 1), np.int32)
+        self.slots = np.full(INITIAL_MEMO * 2, -1, np.int64)
+        self.arena_bits = np.zeros(INITIAL_MEMO * self.W, np.uint64)
+        self.arena_state = np.zeros(INITIAL_MEMO, np.int32)
+        self.arena_hash = np.zeros(INITIAL_MEMO, np.uint64)
+        self.stuck_state = np.zeros(stuck_limit, np.int32)
+        self.stuck_bits = np.zeros(stuck_limit * self.W, np.uint64)
+        self.regs = np.zeros(K.N_REGS, np.int64)
+        self.regs[K.R_E] = self.nxt[E]
+        self.regs[K.R_FAILPOS] = -1
+        self.regs[K.R_W] = self.W
+        self.regs[K.R_NOK] = entries.n_ok
+
+    @property
+    def memo_bytes(self) -> int:
+        return int(self.slots.nbytes + self.arena_bits.nbytes + self.arena_state.nbytes + self.arena_hash.nbytes)
+
+    def grow_memo(self, memory_limit: int | None, other_bytes: int) -> None:
+        cap = len(self.arena_state) * 2
+        projected = cap * (self.W * 8 + 4 + 8) + cap * 2 * 8 + other_bytes
+        if memory_limit is not None and projected > memory_limit:
+            raise MemoryBudget()
+        count = int(self.regs[K.R_MEMO])
+        self.arena_bits = _grown(self.arena_bits, cap * self.W)
+        self.arena_state = _grown(self.arena_state, cap)
+        self.arena_hash = _grown(self.arena_hash, cap)
+        self.slots = np.full(cap * 2, -1, np.int64)
+        K.rehash(self.arena_hash, count, self.slots)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size, array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
+                  memory_limit: int | None = None, stuck_limit: int = 64, cut: float | None = None,
+                  slice_steps: int = SLICE_STEPS) -> SearchOutcome:
+    """Decide one partition with the numba kernel; same answers as ``search_reference``."""
+    kinds: dict[Hashable, int] = {}
+    entries = make_entries(part, kinds, cut)
+    inputs = [None] * len(kinds)
+    for op, k in kinds.items():
+        inputs[k] = op
+    table = StateTable(model, init_state, inputs)
+    table.prefill()
+    n = len(part.calls)
+    a = _Arrays(n, entries, stuck_limit)
+    code = K.PAUSE
+    try:
+        while True:
+            code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
+                                entries.is_ok, entries.kind, a.zob, table.table, a.nxt, a.prv, a.bits, a.hreg,
+                                a.stack_e, a.stack_s, a.best, a.slots, a.arena_bits, a.arena_state,
+                                a.arena_hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
+            if code in (K.VALID, K.INVALID):
+                break
+            if code == K.NEED_ROW:
+                table.fill(int(a.regs[K.R_NEED]), int(a.regs[K.R_NEEDK]))
+                if memory_limit is not None and table.nbytes + a.memo_bytes > memory_limit:
+                    raise MemoryBudget()
+            elif code == K.MEMO_FULL:
+                a.grow_memo(memory_limit, table.nbytes)
+            if deadline is not None and time.monotonic() > deadline:
+                return _gave_up("time", a, table)
+    except MemoryBudget:
+        return _gave_up("memory", a, table)
+    explored = int(a.regs[K.R_STEPS])
+    if code == K.VALID:
+        return SearchOutcome(True, explored=explored, states=int(a.regs[K.R_MEMO]), engine="kernel")
+    stuck = []
+    for i in range(int(a.regs[K.R_NSTUCK])):
+        words = a.stuck_bits[i * a.W:(i + 1) * a.W]
+        stuck.append((table.states[int(a.stuck_state[i])], _set_bits(words)))
+    best = a.best[: int(a.regs[K.R_BEST])].tolist()
+    return SearchOutcome(False, fail_pos=int(a.regs[K.R_FAILPOS]), stuck=stuck, longest=best, explored=explored,
+                         states=int(a.regs[K.R_MEMO]), engine="kernel")
+
+
+def _gave_up(cause: str, a: _Arrays, table: StateTable) -> SearchOutcome:
+    return SearchOutcome(None, cause, explored=int(a.regs[K.R_STEPS]), states=int(a.regs[K.R_MEMO]),
+                         engine="kernel")
+
+
+def _set_bits(words: np.ndarray) -> frozenset:
+    out = []
+    for w, word in enumerate(words.tolist()):
+        while word:
+            low = word & -word
+            out.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return frozenset(out)

@@ -1,0 +1,85 @@
+"""Registers: the single-value cells most Jepsen tests check.
+
+``register`` holds one value, changed by ``write`` and observed by ``read``.  ``cas-register`` adds
+compare-and-set, ``cas [from to]``, which writes ``to`` only if the register holds ``from``.
+
+The one subtle point is what a read of ``nil`` means, and the two checkers histcheck is measured against disagree:
+
+* Knossos reads ``nil`` as *the read's value is unknown* (a read that returned nothing useful): it matches every
+  state.  That is right for Knossos's own data, where registers start at 0 and ``nil`` is never stored.
+* Porcupine's etcd model reads ``nil`` as *the key is absent*: the register starts empty, and a read of ``nil`` is
+  only legal while nothing has been written.  That is right for etcd, whose keys start absent, and it is strictly
+  stronger: it catches a read of an absent key after a write was acknowledged.
+
+histcheck picks ``absent`` when the initial value is ``nil`` and ``unknown`` otherwise; ``--nil-read`` overrides.
+"""
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from ..history import Call
+from ..values import freeze, show
+from .base import ANYTHING, Inconsistent, Model
+
+
+class Register(Model):
+    """A read/write register."""
+
+    name = "register"
+    operations = {
+        "read": "read the value; the completion's :value is what was read (nil: see --nil-read)",
+        "write": "write :value",
+    }
+    default_init = None
+
+    def prepare(self, call: Call) -> Hashable | None:
+        f = call.f
+        if f == "read":
+            if call.crashed:
+                return None
+            value = self.read_value(freeze(call.value))
+            return None if value is ANYTHING else ("read", value)
+        if f == "write":
+            return ("write", freeze(call.value))
+        return self.prepare_other(call)
+
+    def prepare_other(self, call: Call) -> Hashable | None:
+        raise self.reject(call, f"the operation {show(call.f)}", "read or write")
+
+    def step(self, state: Any, op: tuple) -> Any:
+        kind = op[0]
+        if kind == "read":
+            if op[1] == state:
+                return state
+            return Inconsistent("can't read {} from register {}", op[1], state)
+        if kind == "write":
+            return op[1]
+        return self.step_other(state, op)
+
+    def step_other(self, state: Any, op: tuple) -> Any:
+        raise ValueError(f"unknown register input {op!r}")
+
+    def is_pure(self, op: tuple) -> bool:
+        return op[0] == "read"
+
+
+class CasRegister(Register):
+    """A register with compare-and-set."""
+
+    name = "cas-register"
+    operations = dict(Register.operations, cas="if the value is `from`, set it to `to`; :value is [from to]")
+
+    def prepare_other(self, call: Call) -> Hashable | None:
+        if call.f != "cas":
+            raise self.reject(call, f"the operation {show(call.f)}", "read, write or cas")
+        value = call.value
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            raise self.reject(call, f"the cas value {show(value)}", "a pair [from to]")
+        return ("cas", freeze(value[0]), freeze(value[1]))
+
+    def step_other(self, state: Any, op: tuple) -> Any:
+        if op[0] == "cas":
+            if state == op[1]:
+                return op[2]
+            return Inconsistent("can't CAS {} from {} to {}", state, op[1], op[2])
+        raise ValueError(f"unknown cas-register input {op!r}")
