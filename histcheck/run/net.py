@@ -17,7 +17,9 @@ what a SIGKILLed run of an earlier process left behind.
 """
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -30,8 +32,10 @@ from typing import IO, Iterable, Sequence
 from . import procs
 
 CLIENTS = "clients"
-_NS_RE = re.compile(r"^hc(\d+)-(hub|n\d+)$")
-_LINK_RE = re.compile(r"^hc(\d+)c$")
+_NS_RE = re.compile(r"^hc(\d+)(?:x\d+)?-(hub|n\d+)$")
+_LINK_RE = re.compile(r"^hc(\d+)(?:x\d+)?c$")
+_RUNS = itertools.count()
+LOCK_PATH = "/run/histcheck-net.lock"
 
 
 @dataclass
@@ -126,7 +130,8 @@ class NamespaceNetwork(Network):
     kind = "netns"
 
     def __init__(self) -> None:
-        self.tag = f"hc{os.getpid()}"
+        seq = next(_RUNS)
+        self.tag = f"hc{os.getpid()}" + (f"x{seq}" if seq else "")
         self.hub = f"{self.tag}-hub"
         self.root_link = f"{self.tag}c"
         self.subnet: ipaddress.IPv4Network | None = None
@@ -138,15 +143,17 @@ class NamespaceNetwork(Network):
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
         sweep_stale()
         self.reaper = start_reaper(self.tag)
-        self.subnet = _free_subnet()
-        hosts = list(self.subnet.hosts())
-        self.client_ip = str(hosts[253])
         self._add_ns(self.hub)
         _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.hub, "link", "set", "br0", "up")
+        with open(LOCK_PATH, "a") as lock:  # concurrent runs must not pick the same subnet
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.subnet = _free_subnet()
+            hosts = list(self.subnet.hosts())
+            self.client_ip = str(hosts[253])
+            self._add_root_link()
         for i, name in enumerate(names):
             self.nodes[name] = self._add_node(name, str(hosts[i]), ports)
-        self._add_root_link()
         for name in names:
             self._nft_base(name)
         return self.nodes
@@ -292,7 +299,7 @@ def leftovers(tag_pid: int | None = None) -> list[str]:
 
 
 def _own_leftovers(tag: str) -> list[str]:
-    return leftovers(int(tag[2:]))
+    return [x for x in leftovers(int(re.match(r"hc(\d+)", tag).group(1))) if tag + "-" in x or x.endswith(tag + "c")]
 
 
 def sweep_stale() -> list[str]:
@@ -400,7 +407,7 @@ class ProxyNetwork(Network):
 
 def own_processes(pid: int) -> list[str]:
     """Command lines of live processes that belong to the run of ``pid`` (nodes, proxies, reaper)."""
-    marks = (f"histcheck-{pid}-", f"hc{pid}")
+    mark = re.compile(rf"histcheck-{pid}-|\bhc{pid}(?!\d)")
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -410,7 +417,7 @@ def own_processes(pid: int) -> list[str]:
                 cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(mark in cmdline for mark in marks):
+        if mark.search(cmdline):
             found.append(f"{entry}: {cmdline.strip()}")
     return found
 
