@@ -167,3 +167,5 @@ def models_command() -> int:
         for f, text in cls.operations.items():
             click.echo(f"    :{f:<8} {text}")
     return EXIT_VALID
+from histcheck.run.command import run as _run_command
+main.add_command(_run_command)

@@ -6,6 +6,7 @@ arguments (or a missing database binary), 255 an internal error.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -113,8 +114,10 @@ def _run(kwargs: dict, quiet: bool) -> int:
         click.echo("histcheck run: aborted; the cluster was torn down", err=True)
         return EXIT_INTERNAL
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        click.echo(f"histcheck run: internal error: {type(exc).__name__}: {exc}", err=True)
+        if os.environ.get("HISTCHECK_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        click.echo(f"histcheck run: internal error: {type(exc).__name__}: {exc} "
+                   f"(set HISTCHECK_DEBUG=1 for a traceback)", err=True)
         return EXIT_INTERNAL
     _report(outcome, out)
     return outcome.exit_code

@@ -286,16 +286,20 @@ class Runner:
         return result
 
     def _report(self, result: Result) -> None:
-        """The analyze outputs: the HTML timeline of the run, when the renderer is installed."""
+        """The analyze outputs (explanation, timeline, figures) beside the history, as ``analyze --out`` writes
+        them; workloads judged by their own checker get the timeline only."""
         try:
-            from ..render.timeline import write_timeline
+            if self.workload.model is not None:
+                from ..report import write_report
+                write_report(self.store.path, self.history(), result, model=self.workload.model, init=None)
+            else:
+                from ..render.timeline import write_timeline
+                write_timeline(self.store.file("timeline.html"), self.history(), result,
+                               title=f"{self.options.name()} {self.store.path}")
         except ImportError:
             return
-        try:
-            write_timeline(self.store.file("timeline.html"), self.history(), result,
-                           model=self.workload.model, title=f"{self.options.name()} {self.store.path}")
         except Exception as exc:  # a drawing problem must not hide the verdict
-            self.errors.append(f"timeline: {type(exc).__name__}: {exc}")
+            self.errors.append(f"report: {type(exc).__name__}: {exc}")
 
     def stats(self) -> dict:
         counts = dict(self.journal.counts) if self.journal else {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
