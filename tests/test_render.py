@@ -1,0 +1,149 @@
+"""The timeline's data and page, and the matplotlib figures (no browser here: see test_browser.py)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import histcheck
+from histcheck.checker.result import Failure, Result, op_summary
+from histcheck.explain import minimize
+from histcheck.history import History, Op
+from histcheck.render import figures
+from histcheck.render.timeline import nemesis_intervals, render_timeline, timeline_data
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+needs_corpus = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason=f"corpus not found at {CORPUS}")
+
+
+@pytest.fixture(scope="module")
+def cas_failure():
+    history = histcheck.load(CORPUS / "knossos/cas-register/bad/cas-failure.edn")
+    result = histcheck.check(history, model="cas-register", init=0)
+    return history, result, minimize(history, result, model="cas-register", init=0)
+
+
+def embedded(page: str) -> dict:
+    blob = re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1)
+    return json.loads(blob)
+
+
+def timed_history() -> History:
+    ops = [Op("invoke", 0, "write", 1, index=0, time=0), Op("invoke", 1, "read", None, index=1, time=1_000_000),
+           Op("info", "nemesis", "start", "partition", index=2, time=2_000_000),
+           Op("ok", 0, "write", 1, index=3, time=5_000_000), Op("ok", 1, "read", 1, index=4, time=9_000_000),
+           Op("info", "nemesis", "stop", None, index=5, time=10_000_000),
+           Op("invoke", 0, "read", None, index=6, time=11_000_000), Op("fail", 0, "read", None, index=7,
+                                                                      time=12_000_000)]
+    return History(ops, source="timed.edn")
+
+
+# -- timeline data -----------------------------------------------------------------------------------------
+
+@needs_corpus
+def test_timeline_marks_the_failure_counterexample_and_linearization(cas_failure):
+    history, result, ce = cas_failure
+    data = timeline_data(history, result, ce, model="cas-register", init=0)
+    ops, mark = data["ops"], data["failure"]
+    failing = mark["op"]
+    assert (ops["index"][failing], data["procs"][ops["lane"][failing]], ops["iidx"][failing]) == (491, "70", 488)
+    assert sorted(ops["iidx"][i] for i in mark["ce"]) == sorted(op.index for op in ce.ops if op.type == "invoke")
+    points = mark["lin"]
+    assert len(points) == len(result.failure.longest[0]) > 10
+    xs = [p for _, p in points]
+    assert xs == sorted(xs)
+    for i, x in points:
+        end = ops["end"][i] if ops["end"][i] >= 0 else data["n"]
+        assert ops["start"][i] < x <= end
+    assert data["states"], "the model could not replay the longest linearization"
+    first = points[0][0]
+    assert data["states"][first][0] == "0"
+    assert data["nemesis"] and all(a <= b for a, b, _ in data["nemesis"])
+
+
+@needs_corpus
+def test_page_is_self_contained_and_embeds_the_data(cas_failure):
+    history, result, ce = cas_failure
+    page = render_timeline(history, result, ce, model="cas-register", init=0)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "fetch(" not in page and "XMLHttpRequest" not in page and "<link" not in page
+    data = embedded(page)
+    assert data["n"] == len(history.ops) and len(data["ops"]["lane"]) == len(history.calls(include_failed=True))
+    assert data["verdict"] == "NOT linearizable"
+
+
+def test_values_cannot_close_the_script_tag():
+    ops = [Op("invoke", 0, "write", "</script><b>x", index=0), Op("ok", 0, "write", "</script><b>x", index=1)]
+    page = render_timeline(History(ops), None)
+    assert page.count("</script>") == 2  # the data block's and the code's, nothing from the value
+    assert embedded(page)["vals"][0] == '"</script><b>x"'
+
+
+@needs_corpus
+def test_largest_corpus_history_page_is_under_5_mb():
+    history = histcheck.load(CORPUS / "porcupine/kv/c50-bad.txt")
+    result = histcheck.check(history, model="kv", init="")
+    ce = minimize(history, result, model="kv", init="", budget=10)
+    page = render_timeline(history, result, ce, model="kv", init="")
+    assert len(page.encode()) < 5_000_000
+    data = embedded(page)
+    assert len(data["keys"]) == len({op.extra["key"] for op in history.ops})
+    assert data["ops"]["key"][data["failure"]["op"]] == data["keys"].index(f'"{result.failure.key}"')
+
+
+def test_100k_operation_page_stays_small():
+    ops = []
+    for n in range(50_000):
+        p = n % 10
+        ops += [Op("invoke", p, "write", n % 7, index=2 * n), Op("ok", p, "write", n % 7, index=2 * n + 1)]
+    history = History(ops)
+    bad = history.calls()[25_000]
+    result = Result(False, "register", 0, ops=50_000, failure=Failure(None, op_summary(bad), None))
+    page = render_timeline(history, result)
+    assert len(page.encode()) < 6_000_000
+    assert embedded(page)["failure"]["op"] == 25_000
+
+
+def test_nemesis_intervals_pair_start_and_stop():
+    history = timed_history()
+    assert nemesis_intervals(history) == [[2, 5, "start partition"]]
+    open_ended = History(history.ops[:5])
+    assert nemesis_intervals(open_ended) == [[2, 5, "start partition"]]
+    jepsen_style = History([Op("invoke", "nemesis", "kill", None, index=0), Op("info", "nemesis", "kill", "n1", index=1),
+                            Op("invoke", "nemesis", "start-process", None, index=2),
+                            Op("info", "nemesis", "start-process", "n1", index=3)])
+    assert nemesis_intervals(jepsen_style) == [[1, 3, "kill n1"]]
+
+
+# -- figures -----------------------------------------------------------------------------------------------
+
+def test_clock_uses_time_when_every_client_op_has_it():
+    clk = figures.clock(timed_history())
+    assert clk.timed and clk.at[3] == pytest.approx(0.005)
+    points = {(f, o): lat for f, o, _, lat in figures.latency_points(timed_history(), clk)}
+    assert points[("write", "ok")] == pytest.approx(5.0) and points[("read", "ok")] == pytest.approx(8.0)
+    assert points[("read", "fail")] == pytest.approx(1.0)
+    untimed = History([Op(o.type, o.process, o.f, o.value, index=o.index) for o in timed_history().ops])
+    clk2 = figures.clock(untimed)
+    assert not clk2.timed and "no :time" in clk2.x_label and list(clk2.at[:3]) == [0, 1, 2]
+
+
+@needs_corpus
+def test_draw_all_writes_every_figure(cas_failure, tmp_path):
+    history, result, ce = cas_failure
+    paths = figures.draw_all(history, result, ce, tmp_path)
+    assert sorted(p.name for p in paths) == ["anomaly.png", "anomaly.svg", "latency-quantiles.png",
+                                             "latency-raw.png", "rate.png"]
+    for p in paths:
+        assert p.stat().st_size > 5_000
+    svg = (tmp_path / "anomaly.svg").read_text()
+    assert "#d62728" in svg and "#7b3fe4" in svg  # the failing op in red, the counterexample in purple
+    from PIL import Image
+    assert Image.open(tmp_path / "latency-raw.png").size[0] >= 800
+
+
+def test_figures_without_a_failure_skip_the_anomaly_window(tmp_path):
+    paths = figures.draw_all(timed_history(), Result(True, "register", 0), None, tmp_path)
+    assert [p.name for p in paths] == ["latency-raw.png", "latency-quantiles.png", "rate.png"]
