@@ -1,0 +1,266 @@
+"""The checker: sequential histories are linearizable, the numba kernel agrees with the plain-Python reference on
+random concurrent histories (with and without crashed operations), budgets give unknown with a cause, and values
+a model cannot read are rejected with their line."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import histcheck
+from histcheck.checker.encode import make_partition
+from histcheck.checker.reference import search_reference
+from histcheck.checker.search import search_kernel
+from histcheck.errors import InputError
+from histcheck.history import History, Op
+from histcheck.models import get as get_model
+from histcheck.models.base import Inconsistent
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# -- random operations per model ------------------------------------------------------------------------------
+
+
+def random_invocation(model: str, rnd: random.Random) -> tuple[str, object]:
+    """An (f, invoke value) pair for ``model`` over a tiny value domain, so that collisions are common."""
+    v = rnd.randrange(3)
+    if model == "register":
+        return rnd.choice([("read", None), ("write", v)])
+    if model == "cas-register":
+        return rnd.choice([("read", None), ("write", v), ("cas", (v, rnd.randrange(3)))])
+    if model == "mutex":
+        return rnd.choice([("acquire", None), ("release", None)])
+    if model == "fifo-queue":
+        return rnd.choice([("enqueue", v), ("dequeue", None)])
+    if model == "set":
+        return rnd.choice([("add", v), ("read", None)])
+    raise ValueError(model)
+
+
+INITS = {"register": 0, "cas-register": 0, "mutex": False, "fifo-queue": (), "set": frozenset()}
+
+
+def sequential_history(model_name: str, seed: int, n: int, crash_rate: float) -> History:
+    """Run random operations one after another against the model itself, recording what it answered.
+
+    Interleaves several processes but completes each operation before the next one starts; a crashed operation
+    may have taken effect or not (chosen at random), exactly as docs/semantics.md allows.
+    """
+    rnd = random.Random(seed)
+    model = get_model(model_name).configure(init=INITS[model_name])
+    state = model.init_state(INITS[model_name])
+    ops: list[Op] = []
+    process = 0
+    for _ in range(n):
+        f, value = random_invocation(model_name, rnd)
+        ops.append(Op("invoke", process, f, value, index=len(ops)))
+        observed = _observe(model_name, state, f, value)
+        nxt = model.step(state, _input(model_name, f, observed))
+        crashed = rnd.random() < crash_rate
+        if crashed:
+            if not isinstance(nxt, Inconsistent) and rnd.random() < 0.5:
+                state = nxt
+            ops.append(Op("info", process, f, value, index=len(ops)))
+            process += 1
+            continue
+        if isinstance(nxt, Inconsistent):
+            ops.append(Op("fail", process, f, value, index=len(ops)))
+        else:
+            state = nxt
+            ops.append(Op("ok", process, f, observed, index=len(ops)))
+    return History(ops)
+
+
+def _observe(model_name: str, state, f, value):
+    if f == "read":
+        return state
+    if f == "dequeue":
+        return state[0] if state else None
+    return value
+
+
+def _input(model_name: str, f, value):
+    if f == "cas":
+        return ("cas", value[0], value[1])
+    if model_name == "mutex":
+        return (f,)
+    if f == "dequeue" and value is None:
+        return ("dequeue", object())
+    return (f, value)
+
+
+def concurrent_history(model_name: str, seed: int, n: int, processes: int, crash_rate: float) -> History:
+    """Random concurrent history with random results: some are linearizable, many are not."""
+    rnd = random.Random(seed)
+    ops: list[Op] = []
+    open_ops: dict[int, tuple[str, object]] = {}
+    ids = list(range(processes))
+    next_id = processes
+    started = 0
+    while started < n or open_ops:
+        p = rnd.choice(ids)
+        if p in open_ops:
+            f, value = open_ops.pop(p)
+            roll = rnd.random()
+            if roll < crash_rate:
+                ops.append(Op("info", p, f, value, index=len(ops)))
+                ids[ids.index(p)] = next_id
+                next_id += 1
+            elif f in ("read", "dequeue"):
+                result = rnd.randrange(3) if model_name != "set" else frozenset(rnd.sample(range(3), rnd.randrange(4)))
+                ops.append(Op("ok", p, f, result, index=len(ops)))
+            else:
+                ops.append(Op("ok" if roll < 0.9 else "fail", p, f, value, index=len(ops)))
+        elif started < n:
+            f, value = random_invocation(model_name, rnd)
+            open_ops[p] = (f, value)
+            ops.append(Op("invoke", p, f, value, index=len(ops)))
+            started += 1
+    return History(ops)
+
+
+MODELS = ["register", "cas-register", "mutex", "fifo-queue", "set"]
+
+# -- properties -------------------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(model=st.sampled_from(MODELS), seed=st.integers(0, 10**9), n=st.integers(0, 40),
+       crash=st.sampled_from([0.0, 0.1, 0.3]))
+def test_sequential_histories_are_linearizable(model: str, seed: int, n: int, crash: float) -> None:
+    history = sequential_history(model, seed, n, crash)
+    for engine in ("kernel", "reference"):
+        result = histcheck.check(history, model=model, init=INITS[model], engine=engine)
+        assert result.valid is True, (engine, history.ops)
+
+
+@SETTINGS
+@given(model=st.sampled_from(MODELS), seed=st.integers(0, 10**9), n=st.integers(1, 14),
+       processes=st.integers(1, 5), crash=st.sampled_from([0.0, 0.15, 0.4]))
+def test_kernel_agrees_with_reference(model: str, seed: int, n: int, processes: int, crash: float) -> None:
+    history = concurrent_history(model, seed, n, processes, crash)
+    m = get_model(model).configure(init=INITS[model])
+    init_state = m.init_state(INITS[model])
+    part = make_partition(None, history.calls(), m)
+    ref = search_reference(part, m, init_state)
+    ker = search_kernel(part, m, init_state, slice_steps=7)   # tiny slices: exercise resuming
+    assert ker.valid == ref.valid
+    if ref.valid is False:
+        assert ker.fail_pos == ref.fail_pos
+        assert {s for s, _ in ker.stuck} <= {s for s, _ in _all_stuck(part, m, init_state)}
+        assert len(ker.longest) == len(ref.longest)
+
+
+def _all_stuck(part, m, init_state):
+    return search_reference(part, m, init_state, stuck_limit=10**6).stuck
+
+
+def test_kernel_memo_growth_and_lazy_rows_agree_with_reference() -> None:
+    """A history large enough to grow the memo several times and fill table rows lazily."""
+    for seed in range(20):
+        history = concurrent_history("cas-register", seed, 60, 6, 0.2)
+        ref = histcheck.check(history, model="cas-register", init=0, engine="reference")
+        ker = histcheck.check(history, model="cas-register", init=0, engine="kernel")
+        assert ker.valid == ref.valid
+        if ref.failure:
+            assert ker.failure.op["index"] == ref.failure.op["index"]
+
+# -- semantics ----------------------------------------------------------------------------------------------------
+
+
+def h(*events) -> History:
+    ops = [Op(t, p, f, v, index=i) for i, (p, t, f, v) in enumerate(events)]
+    return History(ops)
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_crashed_write_may_take_effect_late_or_never(engine: str) -> None:
+    crashed = h((0, "invoke", "write", 1), (0, "info", "write", 1),
+                (1, "invoke", "read", None), (1, "ok", "read", 0),
+                (2, "invoke", "read", None), (2, "ok", "read", 1))
+    assert histcheck.check(crashed, model="register", init=0, engine=engine).valid is True
+    flip_back = h((0, "invoke", "write", 1), (0, "info", "write", 1),
+                  (1, "invoke", "read", None), (1, "ok", "read", 1),
+                  (2, "invoke", "read", None), (2, "ok", "read", 0))
+    assert histcheck.check(flip_back, model="register", init=0, engine=engine).valid is False
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_failed_operations_did_not_happen(engine: str) -> None:
+    history = h((0, "invoke", "write", 1), (0, "fail", "write", 1),
+                (1, "invoke", "read", None), (1, "ok", "read", 1))
+    result = histcheck.check(history, model="register", init=0, engine=engine)
+    assert result.valid is False
+    assert result.failure.op["index"] == 3
+    assert result.failure.final_paths[0][-1].reason == "can't read 1 from register 0"
+
+
+def test_nemesis_operations_never_enter_the_model() -> None:
+    history = h(("nemesis", "info", "start", None), (0, "invoke", "write", 1), (0, "ok", "write", 1),
+                ("nemesis", "info", "stop", None), (1, "invoke", "read", None), (1, "ok", "read", 1))
+    assert histcheck.check(history, model="register", init=0).valid is True
+
+
+def test_nil_read_absent_versus_unknown() -> None:
+    history = h((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None),
+                (1, "ok", "read", None))
+    assert histcheck.check(history, model="register", init=None).valid is False          # absent
+    assert histcheck.check(history, model="register", init=None, nil_read="unknown").valid is True
+    assert histcheck.check(history, model="register", init=0).valid is True              # Knossos
+    assert histcheck.check(history, model="register", init=0, nil_read="absent").valid is False
+
+
+def test_independent_keys_are_checked_separately() -> None:
+    history = h((0, "invoke", "write", ("a", 1)), (0, "ok", "write", ("a", 1)),
+                (1, "invoke", "read", ("b", None)), (1, "ok", "read", ("b", 0)),
+                (1, "invoke", "read", ("a", None)), (1, "ok", "read", ("a", 2)))
+    result = histcheck.check(history, model="register", init=0)
+    assert result.valid is False
+    assert result.failure.key == "a"
+    assert {k.key: k.valid for k in result.keys} == {"a": False, "b": True}
+
+
+def test_time_budget_gives_unknown_with_cause() -> None:
+    history = _many_crashed_writes(22)
+    result = histcheck.check(history, model="register", init=0, time_limit=0.2)
+    assert result.valid == "unknown" and result.cause == "time"
+
+
+def test_memory_budget_gives_unknown_with_cause() -> None:
+    history = _many_crashed_writes(22)
+    result = histcheck.check(history, model="register", init=0, memory_limit=2 << 20)
+    assert result.valid == "unknown" and result.cause == "memory"
+
+
+def _many_crashed_writes(n: int) -> History:
+    """n writes that all crash, then a read nobody wrote: every subset of the writes has to be tried."""
+    events = []
+    for p in range(n):
+        events.append((p, "invoke", "write", p + 1))
+    for p in range(n):
+        events.append((p, "info", "write", p + 1))
+    events += [(100, "invoke", "read", None), (100, "ok", "read", 999)]
+    return h(*events)
+
+
+def test_cas_value_that_is_not_a_pair_is_rejected() -> None:
+    ops = [Op("invoke", 0, "cas", 3, index=0, line=7), Op("ok", 0, "cas", 3, index=1, line=8)]
+    with pytest.raises(InputError) as err:
+        histcheck.check(History(ops, source="h.edn"), model="cas-register", init=0)
+    assert "h.edn" in str(err.value) and "line 8" in str(err.value) and "[from to]" in str(err.value)
+
+
+def test_result_serialises_to_json_and_edn() -> None:
+    history = h((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None),
+                (1, "ok", "read", 2))
+    result = histcheck.check(history, model="register", init=0)
+    import json
+    data = json.loads(result.to_json())
+    assert data["valid"] is False and data["op"]["index"] == 3 and data["previous_ok"]["index"] == 1
+    edn = result.to_edn()
+    assert edn.startswith("{:valid false") and ":final-paths" not in edn or ":final_paths" in edn
+    from histcheck.formats.edn import parse_value
+    parsed = parse_value(edn)
+    assert parsed["valid"] is False
