@@ -2,20 +2,24 @@
 
 EDN is what Jepsen and Knossos write: Jepsen 0.2 and later stream ``history.edn`` as one op map per line
 (``{:index 0, :time 123, :type :invoke, :process 0, :f :read, :value nil}``), while Knossos test data is one
-vector of maps, often spread over lines and sprinkled with ``;`` comments.  Either way a history can hold
-millions of ops, so this reader has two gears:
+vector (or list) of maps, often spread over lines and sprinkled with ``;`` comments.  Either way a history can
+hold millions of ops, so this reader has three gears, and every line starts in the first:
 
-* a *fast path* that recognises, with one regular expression per line, the line shapes that make up nearly every
-  real history: one flat op map on a line, possibly opening or closing the outer vector, whose values are
-  ``nil``, numbers, keywords, plain strings or vectors of those.  Parsed values are cached by their text
-  (``:invoke``, ``nil`` and ``[1 2]`` repeat thousands of times), so most of the work happens inside ``re``;
-* a complete, iterative EDN parser (``_Parser``) that takes over for anything else -- a map spread over lines,
-  sets, lists, maps inside values, strings with escapes, chars, ``#_`` discards, tagged literals and
-  ``#jepsen.history.Op{...}`` records -- and hands control back to the fast path at the next line boundary.
+* the *hot loop* (``_Reader.ops``) takes a line holding one map written the way Jepsen writes it -- ``:k v``
+  pairs joined by ``", "``, values that are atoms, plain strings or vectors.  ``:index`` and ``:time`` are
+  peeled off, and the rest of the line (``:type :ok, :process 3, :f :read, :value 2``, which repeats endlessly in
+  a real history) is looked up whole in a cache of converted field maps.  Splitting and converting happen in C
+  (``str.split``, ``dict``, ``map``); on this project's machine this reads well over 100k ops/s, against a few
+  thousand for ``edn_format`` (ply-based, the yardstick in ``benchmarks/parse_speed.py`` and the tests' oracle);
+* the *fast path* (``_split_line``, ``_fast_op``) takes other one-map lines -- no commas, strings holding
+  ``", "``, the lines that open and close the outer vector -- with ``str`` methods and the same value cache;
+* the *complete parser* (``_Parser``), iterative and line-aware, takes everything else -- a map spread over
+  lines, sets, lists, maps inside values, escapes, chars, ``#_`` discards, tagged literals and
+  ``#jepsen.history.Op{...}`` records -- and hands control back at the next line boundary.
 
-Both consume the file one line at a time, so memory is the ops themselves and time is linear.  ``edn_format``
-(a ply-based reader) remains the yardstick in ``benchmarks/parse_speed.py`` and the tests; it is about two
-orders of magnitude slower than the fast path.
+A value text that is not exactly one value fails to convert, and the line drops to the next gear, so the gears
+agree (the tests read random histories through both).  All consume the file one line at a time: memory is the
+ops themselves, time is linear.
 
 Values: vectors become tuples, lists ``EdnList``, sets frozensets, keywords ``Keyword``, symbols ``Symbol``, maps
 dicts and tags ``Tagged`` (a record tag such as ``#jepsen.history.Op`` on a map gives the plain map).  The keys of
@@ -30,7 +34,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import InputError
 from ..history import Op, make_op
-from ..values import EdnList, Keyword, Symbol, Tagged, freeze
+from ..values import EdnList, Keyword, Symbol, Tagged
 from .ednwrite import edn, format_op
 from .lines import LineSource
 
@@ -54,7 +58,7 @@ class _NotFast(Exception):
 
 class _ValueCache(dict):
     """Parsed values by their text.  Values are immutable (tuples, keywords, numbers), so sharing is safe;
-    integers (``:index``, ``:time``) are unique and cheap, so they are not kept."""
+    long integers (``:index``, ``:time``) are unique and cheap to convert, so they are not kept."""
 
     def __missing__(self, text: str) -> Any:
         if text.isdigit() and text.isascii():
@@ -81,6 +85,8 @@ class _KeyCache(dict):
 
 
 def _fast_value(text: str) -> Any:
+    if not text:
+        raise _NotFast(text)
     first = text[0]
     if first == '"':
         if len(text) < 2 or text[-1] != '"' or text.count('"') != 2:
@@ -105,6 +111,8 @@ def _fast_vector(text: str) -> tuple:
                 current.append(done)
             else:
                 current.append(_atom(token))
+        if stack:
+            raise _NotFast(text)
         (value,) = current
     except (IndexError, ValueError):
         raise _NotFast(text) from None
@@ -247,7 +255,6 @@ _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
 _NAMES = {"[": "vector", "(": "list", "{": "map", "#{": "set"}
 _OPENERS = {"]": "[", ")": "("}
 _DISCARD = object()
-_BAD = object()
 NOTHING = object()
 
 
@@ -462,12 +469,27 @@ def _unescape(match: re.Match) -> str:
 
 
 def _hashable(value: Any) -> Any:
-    """Map keys and set members must hash: a map or a vector of maps as a key is frozen."""
+    """Map keys and set members must hash: a map (or anything holding one) as a key is frozen."""
     try:
         hash(value)
         return value
     except TypeError:
-        return freeze(value)
+        return _deep_freeze(value)
+
+
+def _deep_freeze(value: Any) -> Any:
+    """Like ``values.freeze``, but also through lists ``(...)`` and tagged values, which it leaves as they are."""
+    if isinstance(value, dict):
+        return tuple(sorted(((_deep_freeze(k), _deep_freeze(v)) for k, v in value.items()), key=repr))
+    if isinstance(value, EdnList):
+        return EdnList(_deep_freeze(v) for v in value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_deep_freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_deep_freeze(v) for v in value)
+    if isinstance(value, Tagged):
+        return Tagged(value.tag, _deep_freeze(value.value))
+    return value
 
 
 def _tag(tag: str, value: Any) -> Any:
@@ -490,9 +512,10 @@ def _op_fields(value: Any, parser: _Parser, line: int) -> dict:
 class _Reader:
     """Turns lines into ops: the fast path line by line, the parser for whatever it cannot take."""
 
-    def __init__(self, source: LineSource, path: str | None) -> None:
+    def __init__(self, source: LineSource, path: str | None, fast: bool = True) -> None:
         self.source = source
         self.path = path
+        self.fast = fast
         self.parser = _Parser(source, path)
         self.vector_line: int | None = None   # line of the open outer [ ... ] (or ( ... )), if any
         self.vector_closer = "]"
@@ -510,6 +533,9 @@ class _Reader:
         the two integers are converted per op.  Other orders go through ``_peeled``, anything unusual through
         ``_line_ops``.
         """
+        if not self.fast:
+            yield from self._parser_ops()
+            return
         source = self.source
         shapes = self.shapes
         shape_of = self._shape
@@ -544,6 +570,17 @@ class _Reader:
                     yield op
                     continue
             yield from self._line_ops(line, lineno)
+        self._check_closed()
+
+    def _parser_ops(self) -> Iterator[Op]:
+        """Every op through the complete parser alone (``read_edn(..., fast=False)``)."""
+        for lineno, line in self.source.numbered:
+            if not _SKIP_LINE.match(line):
+                self.parser.load(line, lineno)
+                yield from self._slow_ops()
+        self._check_closed()
+
+    def _check_closed(self) -> None:
         if self.vector_line is not None:
             closer = self.vector_closer
             raise InputError(f"the file ends inside the {_NAMES[_OPENERS[closer]]} {_OPENERS[closer]} opened here; "
@@ -669,9 +706,13 @@ class _Reader:
             yield self._make(_op_fields(value, parser, line), line)
 
 
-def read_edn(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
-    """Ops from EDN lines (a stream of maps, or one vector of maps), lazily and in order."""
-    return _Reader(LineSource(lines, path), path).ops()
+def read_edn(lines: Iterable[bytes | str], path: str | None = None, *, fast: bool = True) -> Iterator[Op]:
+    """Ops from EDN lines (a stream of maps, or one vector of maps), lazily and in order.
+
+    ``fast=False`` reads with the complete parser alone: slower, and exactly the same result (the tests check
+    that); useful to rule the fast paths out when something looks wrong.
+    """
+    return _Reader(LineSource(lines, path), path, fast).ops()
 
 
 def parse_value(text: str, path: str | None = None, line: int | None = None) -> Any:
