@@ -91,6 +91,7 @@ class RunCommand(click.Command):
               help="Seconds before a client call is given up (:info for writes).")
 @click.option("--recover", type=click.FloatRange(0, 600), default=1.0, show_default=True,
               help="Seconds to wait after healing before the final reads.")
+@click.option("--mix", default=None, help="Operation mix for register workloads, e.g. read=2,write=1,cas=1.")
 @click.option("--name", "test_name", default=None, help="Test name (default DB-WORKLOAD-NEMESIS).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def run(**kwargs: Any) -> None:
@@ -101,7 +102,12 @@ def run(**kwargs: Any) -> None:
 
 def _run(kwargs: dict, quiet: bool) -> int:
     from .runner import RunOptions, Runner
-    options = RunOptions(store=kwargs.pop("store_dir"), **kwargs)
+    try:
+        mix = parse_mix(kwargs.pop("mix"), kwargs["workload"])
+    except InputError as exc:
+        click.echo(f"histcheck run: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    options = RunOptions(store=kwargs.pop("store_dir"), workload_options={"mix": mix} if mix else {}, **kwargs)
     out = click.get_text_stream("stdout")
     try:
         with Progress(quiet) as progress:
@@ -121,6 +127,25 @@ def _run(kwargs: dict, quiet: bool) -> int:
         return EXIT_INTERNAL
     _report(outcome, out)
     return outcome.exit_code
+
+
+def parse_mix(text: str | None, workload: str) -> dict[str, float] | None:
+    """``read=2,write=1,cas=1`` as weights (register and multi-register only)."""
+    if not text:
+        return None
+    if workload not in ("register", "multi-register"):
+        raise InputError(f"--mix applies to register and multi-register, not {workload}")
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise InputError(f"--mix part {part!r} is not NAME=WEIGHT", expected="e.g. read=2,write=1,cas=1")
+    if not set(weights) <= {"read", "write", "cas"} or sum(weights.values()) <= 0 or min(weights.values()) < 0:
+        raise InputError(f"--mix {text!r} is not a mix of read, write and cas with positive total",
+                         expected="e.g. read=2,write=1,cas=1")
+    return weights
 
 
 def _report(outcome: Any, out: Any) -> None:
