@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..history import Op, make_op
 from ..values import EdnList, Keyword, Symbol, Tagged
 from .ednwrite import edn, format_op
-from .lines import LineSource
+from .lines import LineSource, text_lines
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fast path: one flat op map per line, split with str methods (much cheaper per line than any regex).
@@ -716,21 +716,24 @@ def read_edn(lines: Iterable[bytes | str], path: str | None = None, *, fast: boo
 
 
 def parse_value(text: str, path: str | None = None, line: int | None = None) -> Any:
-    """One EDN value from a string, such as the value column of a Jepsen log line."""
+    """One EDN value from a string (a log line's value column, an ``--init`` literal, a result map); the
+    string may span lines and hold comments, but must hold exactly one value."""
     try:
         return _SMALL_VALUES[text]
     except KeyError:
         pass
-    source = LineSource([text], path, first_line=line or 1)
+    source = LineSource(text_lines(text), path, first_line=line or 1)
     parser = _Parser(source, path)
     token = parser.token()
     if token is None:
         raise InputError("no value", path=path, line=line, expected="an EDN value")
     value = parser.read(token)
-    if not parser.at_line_end() or source.next_line() is not None:
-        raise parser.error(f"more than one value in {text.strip()!r}", expected="a single EDN value")
-    if len(text) <= 32 and len(_SMALL_VALUES) < _CACHE_LIMIT and not isinstance(value, (dict, Tagged)):
-        _SMALL_VALUES[text] = value
+    extra = parser.token()
+    if extra is not None:
+        raise parser.error(f"more than one value in {text.strip()[:60]!r}", line=extra[2],
+                           expected="a single EDN value")
+    if len(text) <= 32 and "{" not in text and "#" not in text and len(_SMALL_VALUES) < _CACHE_LIMIT:
+        _SMALL_VALUES[text] = value  # no maps (mutable) inside: safe to hand out again
     return value
 
 
