@@ -198,3 +198,16 @@ def test_write_report_for_a_valid_history_skips_the_anomaly(tmp_path):
     names = {p.name for p in write_report(tmp_path, history, result, model="cas-register", init=0)}
     assert "anomaly.png" not in names and "counterexample.edn" not in names and "timeline.html" in names
     assert (tmp_path / "explanation.txt").read_text().startswith("Valid:")
+
+
+@needs_corpus
+def test_a_lone_read_gets_a_second_counterexample_with_the_writes_it_needs():
+    history = histcheck.load(CORPUS / "knossos/cas-register/bad/mongodb-v0-ack-rollback-6.edn")
+    result = histcheck.check(history, model="cas-register", init=0)
+    ce = minimize(history, result, model="cas-register", init=0)
+    assert ce.calls == 1 and ce.indexes == [775, 811]  # 1-minimal: a read of 4 alone is already impossible
+    context = History(list(ce.context))
+    assert [op.index for op in ce.context if op.type == "invoke"] == [336, 376, 775]  # write 4, write 0, read 4
+    again = histcheck.check(context, model="cas-register", init=0)
+    assert again.valid is False and again.failure.op["index"] == 811
+    assert "keeping for every value read an operation that wrote it (3 operations" in explain(history, result, ce)

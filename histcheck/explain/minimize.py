@@ -42,6 +42,7 @@ class Counterexample:
     note: str = ""
     result: Any = None
     call_indexes: list[int] = field(default_factory=list)
+    context: list[Op] = field(default_factory=list)
 
     def history(self) -> History:
         return History(list(self.ops), source="minimal counterexample")
@@ -54,7 +55,8 @@ class Counterexample:
     def to_dict(self) -> dict[str, Any]:
         return {"key": to_plain(self.key), "calls": self.calls, "original_calls": self.original_calls,
                 "minimal": self.minimal, "checks": self.checks, "seconds": round(self.seconds, 4),
-                "note": self.note, "ops": [to_plain(op.to_dict()) for op in self.ops]}
+                "note": self.note, "ops": [to_plain(op.to_dict()) for op in self.ops],
+                "with_sources": [to_plain(op.to_dict()) for op in self.context]}
 
     def lines(self) -> list[str]:
         """The counterexample as EDN-ish lines a person can compare with the original file."""
@@ -91,15 +93,62 @@ def minimize(history: History, result: Any, *, model: Any = "cas-register", init
         return None
     same_op = (lambda kept: trial.rejected_at(kept, index)) if trial.rejected_at(everything, index) else \
         trial.rejected
-    kept = _pre_shrink(units, result.failure, same_op, everything)
-    kept, finished = ddmin(kept, same_op, deadline)
+    start = _pre_shrink(units, result.failure, same_op, everything)
+    kept, finished = ddmin(start, same_op, deadline)
     if finished:
         kept, finished = _strict(kept, trial.rejected, deadline)
     note = "" if finished else f"the time budget of {budget:g} s ran out: a smaller one may exist"
     return Counterexample(key=key, ops=_ops_of(units, kept), calls=len(kept), original_calls=len(units),
                           checks=trial.checks, seconds=time.monotonic() - started, minimal=finished, note=note,
                           result=trial.results.get(frozenset(kept)),
-                          call_indexes=[units[i][0].index for i in kept])
+                          call_indexes=[units[i][0].index for i in kept],
+                          context=_with_sources(units, start, kept, same_op, init, deadline))
+
+
+def _with_sources(units: list[Unit], start: list[int], kept: list[int], same_op: Callable[[list[int]], bool],
+                  init: Any, deadline: float) -> list[Op]:
+    """A second, more telling counterexample for register-like histories: 1-minimal among those that keep, for
+    every value read, an operation that wrote it (a lone "read of 4" is rejected, but says nothing about the
+    write of 4 that the read should have been ordered after).  Empty when it would add nothing."""
+    writers = _writers(units)
+    if not writers or _sourced(units, kept, writers, init):
+        return []
+    needs = lambda sub: _sourced(units, sub, writers, init) and same_op(sub)  # noqa: E731
+    if time.monotonic() > deadline or not needs(start):
+        return []
+    story, finished = ddmin(start, needs, deadline)
+    return _ops_of(units, story) if finished and len(story) > len(kept) else []
+
+
+_READ_FS = frozenset(("read", "get"))
+
+
+def _writers(units: list[Unit]) -> dict[Any, set[int]]:
+    """Which calls wrote each value (write/put of v, cas [old v]), by call number; empty for other models."""
+    out: dict[Any, set[int]] = {}
+    for i, (inv, comp) in enumerate(units):
+        if comp is not None and comp.type == "fail":
+            continue
+        f, value = str(inv.f), inv.value
+        if f in ("write", "put"):
+            out.setdefault(freeze(value), set()).add(i)
+        elif f == "cas" and isinstance(value, tuple) and len(value) == 2:
+            out.setdefault(freeze(value[1]), set()).add(i)
+    return out
+
+
+def _sourced(units: list[Unit], kept: Sequence[int], writers: dict[Any, set[int]], init: Any) -> bool:
+    chosen = set(kept)
+    for i in kept:
+        inv, comp = units[i]
+        if str(inv.f) not in _READ_FS or comp is None or comp.type != "ok" or comp.value is None:
+            continue
+        value = freeze(comp.value)
+        if value == freeze(init) or value not in writers:
+            continue  # the initial value, or a value nobody wrote: nothing to keep
+        if not writers[value] & chosen:
+            return False
+    return True
 
 
 def _strict(kept: list[int], rejected: Callable[[list[int]], bool], deadline: float) -> tuple[list[int], bool]:

@@ -98,7 +98,13 @@ def counterexample_lines(ce: Any) -> list[str]:
              else f"not proven minimal: {ce.note}")
     lines = [f"Minimal counterexample: {ce.calls} operation{'s' if ce.calls != 1 else ''} ({of}) that the "
              f"checker still rejects; {claim}. Indexes are those of the original history:"]
-    return lines + ["  " + line for line in ce.lines()]
+    lines += ["  " + line for line in ce.lines()]
+    if getattr(ce, "context", None):
+        from .minimize import show_op
+        calls = sum(op.type == "invoke" for op in ce.context)
+        lines += [f"The same failure, keeping for every value read an operation that wrote it ({calls} operations; "
+                  f"none can be removed without losing that):"] + ["  " + show_op(op) for op in ce.context]
+    return lines
 
 
 # -- the failure ------------------------------------------------------------------------------------------------
@@ -139,10 +145,10 @@ def path_lines(failure: Any) -> list[str]:
     if not failure.final_paths:
         return []
     lines = ["No order of the pending operations works; every attempt ends in a contradiction:"]
-    for path in failure.final_paths[:12]:
-        lines.append("  - " + path_sentence(path))
-    if len(failure.final_paths) > 12:
-        lines.append(f"  - ... {len(failure.final_paths) - 12} more orders, all listed in results.json.")
+    sentences = list(dict.fromkeys(path_sentence(path) for path in failure.final_paths))
+    lines += ["  - " + sentence for sentence in sentences[:12]]
+    if len(sentences) > 12:
+        lines.append(f"  - ... {len(sentences) - 12} more orders, all listed in results.json.")
     return lines
 
 

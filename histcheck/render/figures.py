@@ -204,7 +204,9 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
     fail_call = _find(calls, failure.op)
     ce_keys = {(op.index, str(op.process)) for op in (counterexample.ops if counterexample else [])
                if op.type == "invoke"}
-    lo, hi = _window(calls, pos, fail_call, ce_keys, len(history.ops), margin)
+    ctx_keys = {(op.index, str(op.process)) for op in (getattr(counterexample, "context", None) or [])
+                if op.type == "invoke"} - ce_keys
+    lo, hi = _window(calls, pos, fail_call, ce_keys | ctx_keys, len(history.ops), margin)
     shown = [c for c in calls if pos[id(c.invoke)] <= hi and _end(c, pos, len(history.ops)) >= lo
              and (fail_call is None or c.key == fail_call.key)]
     procs = sorted({c.process for c in shown}, key=lambda p: (str(type(p)), p))[:max_lanes]
@@ -215,7 +217,9 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
         ax.text(a, len(procs) - 0.3, f"nemesis {label}"[:40], fontsize=7, color="#444")
     for c in shown:
         if c.process in lane:
-            _bar(ax, c, lane[c.process], pos, hi, c is fail_call, (c.invoke.index, str(c.process)) in ce_keys)
+            who = (c.invoke.index, str(c.process))
+            _bar(ax, c, lane[c.process], pos, hi, c is fail_call, who in ce_keys, who in ctx_keys,
+                 min_label=(hi - lo) / 45)
     ax.set_yticks(range(len(procs)), [f"process {p}" for p in procs])
     ax.set_ylim(-0.7, len(procs) - 0.1)
     ax.invert_yaxis()
@@ -260,15 +264,19 @@ def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str]]:
     return [(max(a, lo), min(b, hi), label) for a, b, label in nemesis_intervals(history) if b >= lo and a <= hi]
 
 
-def _bar(ax: Any, c: Any, y: int, pos: dict, hi: int, failing: bool, in_ce: bool) -> None:
+def _bar(ax: Any, c: Any, y: int, pos: dict, hi: int, failing: bool, in_ce: bool, in_ctx: bool = False,
+         min_label: float = 0.0) -> None:
     from ..values import show
     start = pos[id(c.invoke)]
     end = pos[id(c.complete)] if c.complete is not None else hi + 1
-    edge = "#d62728" if failing else ("#7b3fe4" if in_ce else "#666666")
+    edge = "#d62728" if failing else ("#7b3fe4" if in_ce or in_ctx else "#666666")
     ax.barh(y, max(end - start, 0.3), left=start, height=0.6, color=BAR_COLORS.get(c.status, "#ddd"),
-            edgecolor=edge, linewidth=2.5 if failing else (1.8 if in_ce else 0.5))
+            edgecolor=edge, linewidth=2.5 if failing else (1.8 if in_ce or in_ctx else 0.5),
+            linestyle="--" if in_ctx and not in_ce else "-")
     value = show(c.value)
     text = f"{c.f} {value if len(value) < 24 else value[:22] + '…'}"
+    if end - start < min_label and not (failing or in_ce or in_ctx):
+        return  # too narrow to label at this scale: the tooltip in timeline.html has it
     ax.text(start + 0.2, y + 0.12, text, fontsize=7, clip_on=True,
             color="#d62728" if failing else "#111", weight="bold" if failing else "normal")
 
@@ -276,7 +284,7 @@ def _bar(ax: Any, c: Any, y: int, pos: dict, hi: int, failing: bool, in_ce: bool
 def _window_title(failure: Any) -> str:
     from ..explain.sentences import describe
     return (f"Anomaly window: {describe(failure.op)} cannot be linearized (red)\n"
-            f"minimal counterexample outlined in purple; grey: nemesis active")
+            f"minimal counterexample outlined in purple (dashed: the writes of the values it read); grey: nemesis")
 
 
 def draw_all(history: History, result: Any, counterexample: Any, out_dir: Path) -> list[Path]:

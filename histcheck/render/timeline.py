@@ -174,7 +174,9 @@ def _failure_marks(calls: list, result: Any, ce: Any) -> dict | None:
               if i is not None]
     lin = [by_invoke.get((d.get("invoke_index"), _pkey(d.get("process"))), by_index.get(d.get("index")))
            for d in (failure.longest[0] if failure.longest else [])]
-    return {"op": failing, "ce": ce_ids, "lin": _points(calls, [i for i in lin if i is not None]),
+    ctx_ids = [i for i in (by_invoke.get((op.index, _pkey(op.process))) for op in getattr(ce, "context", None) or []
+                           if op.type == "invoke") if i is not None and i not in ce_ids]
+    return {"op": failing, "ce": ce_ids, "ctx": ctx_ids, "lin": _points(calls, [i for i in lin if i is not None]),
             "reason": _first_reason(failure)}
 
 
