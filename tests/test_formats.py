@@ -75,7 +75,7 @@ def test_corpus_loads_detects_and_round_trips() -> None:
         marker = "jepsen.util - " if fmt == "jepsen-log" else "{"
         assert [op.line for op in history.ops if marker not in lines[op.line - 1]] == [], row["path"]
         assert sorted(op.line for op in history.ops) == [op.line for op in history.ops]
-        for out in ("edn", "jsonl"):
+        for out in ("edn", "jsonl", "json"):
             again = formats.loads(formats.dumps(history, out), out)
             assert again.ops == history.ops, (row["path"], out)
         seen.add(fmt)
@@ -371,6 +371,16 @@ def test_files_empty_missing_and_not_utf8(tmp_path: Path, fmt: str) -> None:
     err = error_of(formats.load, bad, fmt)
     assert err.line == 3 and "UTF-8" in err.message
     assert error_of(formats.load, tmp_path, fmt).path == str(tmp_path)
+
+
+def test_deep_nesting_is_an_input_error_not_a_crash() -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    assert formats.loads("{:type :ok, :process 0, :f :r, :value " + deep + "}\n", "edn").ops[0].line == 1
+    assert "deeply nested" in error_of(formats.loads, deep + "\n", "edn").message
+    for fmt, text in (("jsonl", '{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}\n"),
+                      ("json", '[{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}]")):
+        err = error_of(formats.loads, text, fmt)
+        assert err.line == 1 and "nested too deeply" in err.message
 
 
 def test_unknown_format_names() -> None:

@@ -504,9 +504,18 @@ def _tag(tag: str, value: Any) -> Any:
 
 def _op_fields(value: Any, parser: _Parser, line: int) -> dict:
     if not isinstance(value, dict):
-        raise parser.error(f"found {edn(value)[:60]} where an operation should be", line=line,
+        raise parser.error(f"found {_brief(value)} where an operation should be", line=line,
                            expected="an op map {:type ..., :process ..., :f ..., :value ...}")
     return {(str.__str__(k) if type(k) is Keyword else k): v for k, v in value.items()}
+
+
+def _brief(value: Any) -> str:
+    """A value, shortened for a message (and safe for values nested too deep to print)."""
+    try:
+        text = edn(value)
+    except RecursionError:
+        return f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Reader:

@@ -38,7 +38,7 @@ def _fields(obj: Any, path: str | None, line: int, nested: bool = True) -> dict:
     """An op object's fields, ready for ``make_op``; ``nested`` is False when the text had no array and no
     object inside the op, which spares a look at every value."""
     if not isinstance(obj, dict):
-        raise InputError(f"found {_json.dumps(obj)[:60]} where an operation should be", path=path, line=line,
+        raise InputError(f"found a JSON {type(obj).__name__} where an operation should be", path=path, line=line,
                          expected='an op object {"type": ..., "process": ..., "f": ..., "value": ...}')
     if nested:
         for key, value in obj.items():  # replacing values while iterating is fine: the keys do not change
@@ -56,6 +56,11 @@ def _decode_error(exc: _json.JSONDecodeError, path: str | None, line: int) -> In
                       expected="a JSON object per line" if line else "a JSON value")
 
 
+def _too_deep(path: str | None, line: int) -> InputError:
+    return InputError("a value is nested too deeply to read", path=path, line=line,
+                      expected="arrays and objects nested less than a few hundred levels")
+
+
 def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
     """Ops from JSON lines; blank lines are skipped."""
     source = LineSource(lines, path)
@@ -66,10 +71,12 @@ def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterato
             continue
         try:
             obj = loads(line)
+            fields = _fields(obj, path, lineno, "[" in line or line.count("{") > 1)
         except _json.JSONDecodeError as exc:
             raise _decode_error(exc, path, lineno) from None
-        nested = "[" in line or line.count("{") > 1
-        yield make_op(_fields(obj, path, lineno, nested), position=position, line=lineno, path=path)
+        except RecursionError:
+            raise _too_deep(path, lineno) from None
+        yield make_op(fields, position=position, line=lineno, path=path)
         position += 1
 
 
@@ -103,9 +110,12 @@ def read_json(text: str, path: str | None = None) -> Iterator[Op]:
                                  expected="an op object")
         try:
             obj, end = _decoder.raw_decode(text, start)
+            fields = _fields(obj, path, line)
         except _json.JSONDecodeError as exc:
             raise _decode_error(exc, path, exc.lineno) from None
-        yield make_op(_fields(obj, path, line), position=position, line=line, path=path)
+        except RecursionError:
+            raise _too_deep(path, line) from None
+        yield make_op(fields, position=position, line=line, path=path)
         position += 1
         line += text.count("\n", start, end)
         pos = end
