@@ -2,7 +2,8 @@
 
 ``histcheck analyze PATH --out DIR`` and the runner both end here, as Jepsen's ``store/`` ends a test: the
 verdict as data (``results.json``, ``results.edn``), the reasoning in sentences (``explanation.txt``), the minimal
-counterexample as a history that can be checked again (``counterexample.edn``), the whole history as an
+counterexample as a history that can be checked again (``counterexample.edn``, and
+``counterexample-with-sources.edn`` when keeping the writes of the values read tells more), the whole history as an
 interactive page (``timeline.html``) and the figures (``anomaly.png``/``.svg``, ``latency-raw.png``,
 ``latency-quantiles.png``, ``rate.png``).  docs/results.md explains each file.
 
@@ -21,7 +22,8 @@ from typing import Any, Callable
 from .explain import explain, minimize
 from .history import History
 
-REPORT_FILES = ("results.json", "results.edn", "explanation.txt", "counterexample.edn", "timeline.html",
+REPORT_FILES = ("results.json", "results.edn", "explanation.txt", "counterexample.edn",
+                "counterexample-with-sources.edn", "timeline.html",
                 "anomaly.png", "anomaly.svg", "latency-raw.png", "latency-quantiles.png", "rate.png")
 
 
@@ -44,7 +46,7 @@ def write_report(out_dir: str | Path, history: History, result: Any, *, model: A
     written = [_write_json(out, result, ce), _write_text(out / "results.edn", result.to_edn() + "\n")]
     written.append(_write_text(out / "explanation.txt", explain(history, result, ce)))
     if ce is not None:
-        written += _guard(errors, "counterexample.edn", lambda: [_write_counterexample(out, ce)]) or []
+        written += _guard(errors, "counterexample.edn", lambda: _write_counterexample(out, ce)) or []
     if timeline:
         written += _guard(errors, "timeline.html", lambda: [_timeline(out, history, result, ce, model, init)]) or []
     if figures:
@@ -85,13 +87,26 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _write_counterexample(out: Path, ce: Any) -> Path:
-    """The minimal counterexample as a Jepsen history (one op map per line), original indexes kept."""
-    lines = ["[" + ("\n ".join(ce.lines())) + "]"]
-    header = (f";; minimal counterexample: {ce.calls} operation(s) of {ce.original_calls}"
-              + (f" on key {ce.key!r}" if ce.key is not None else "")
+def _write_counterexample(out: Path, ce: Any) -> list[Path]:
+    """The minimal counterexample as a Jepsen history (one op map per line), original indexes kept; and, when
+    there is one, the variant that keeps the writes of the values read (``counterexample-with-sources.edn``)."""
+    from .explain.minimize import show_op
+    from .values import show
+    key = f" on key {show(ce.key)}" if ce.key is not None else ""
+    header = (f";; minimal counterexample: {ce.calls} operation(s) of {ce.original_calls}{key}"
               + (", 1-minimal" if ce.minimal else f", not proven minimal ({ce.note})"))
-    return _write_text(out / "counterexample.edn", header + "\n" + "\n".join(lines) + "\n")
+    written = [_write_text(out / "counterexample.edn", header + "\n" + _vector(ce.lines()))]
+    if ce.context:
+        calls = sum(op.type == "invoke" for op in ce.context)
+        note = (f";; the same failure{key}, keeping for every value read an operation that wrote it: "
+                f"{calls} operation(s)")
+        written.append(_write_text(out / "counterexample-with-sources.edn",
+                                   note + "\n" + _vector([show_op(op) for op in ce.context])))
+    return written
+
+
+def _vector(lines: list[str]) -> str:
+    return "[" + "\n ".join(lines) + "]\n"
 
 
 def _timeline(out: Path, history: History, result: Any, ce: Any, model: Any, init: Any) -> Path:

@@ -201,7 +201,7 @@ def test_write_report_for_a_valid_history_skips_the_anomaly(tmp_path):
 
 
 @needs_corpus
-def test_a_lone_read_gets_a_second_counterexample_with_the_writes_it_needs():
+def test_a_lone_read_gets_a_second_counterexample_with_the_writes_it_needs(tmp_path):
     history = histcheck.load(CORPUS / "knossos/cas-register/bad/mongodb-v0-ack-rollback-6.edn")
     result = histcheck.check(history, model="cas-register", init=0)
     ce = minimize(history, result, model="cas-register", init=0)
@@ -211,3 +211,20 @@ def test_a_lone_read_gets_a_second_counterexample_with_the_writes_it_needs():
     again = histcheck.check(context, model="cas-register", init=0)
     assert again.valid is False and again.failure.op["index"] == 811
     assert "keeping for every value read an operation that wrote it (3 operations" in explain(history, result, ce)
+    write_report(tmp_path, history, result, model="cas-register", init=0, counterexample=ce, figures=False)
+    story = histcheck.load(tmp_path / "counterexample-with-sources.edn")
+    assert [op.index for op in story.ops] == [op.index for op in ce.context]
+    assert histcheck.check(story, model="cas-register", init=0).valid is False
+
+
+@needs_corpus
+def test_kv_counterexample_files_keep_the_key_and_are_rejected(tmp_path):
+    history = histcheck.load(CORPUS / "porcupine/kv/c01-bad.txt")
+    result = histcheck.check(history, model="kv", init="")
+    write_report(tmp_path, history, result, model="kv", init="", figures=False, timeline=False)
+    for name in ("counterexample.edn", "counterexample-with-sources.edn"):
+        again = histcheck.load(tmp_path / name)
+        assert all(op.extra and op.extra["key"] == result.failure.key for op in again.ops)
+        assert histcheck.check(again, model="kv", init="").valid is False
+    story = histcheck.load(tmp_path / "counterexample-with-sources.edn")
+    assert {op.f for op in story.ops} == {"append", "get"}

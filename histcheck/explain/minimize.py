@@ -67,7 +67,8 @@ def show_op(op: Op) -> str:
     """An event as Jepsen prints it: ``{:index 491, :type :ok, :process 70, :f :read, :value 0}``."""
     f = f":{op.f}" if isinstance(op.f, str) else show(op.f)
     process = show(op.process) if op.is_client else f":{op.process}"
-    return f"{{:index {op.index}, :type :{op.type}, :process {process}, :f {f}, :value {show(op.value)}}}"
+    key = f", :key {show(op.extra['key'])}" if op.extra and "key" in op.extra else ""
+    return f"{{:index {op.index}, :type :{op.type}, :process {process}, :f {f}{key}, :value {show(op.value)}}}"
 
 
 def minimize(history: History, result: Any, *, model: Any = "cas-register", init: Any = None,
@@ -124,7 +125,7 @@ _READ_FS = frozenset(("read", "get"))
 
 
 def _writers(units: list[Unit]) -> dict[Any, set[int]]:
-    """Which calls wrote each value (write/put of v, cas [old v]), by call number; empty for other models."""
+    """Which calls wrote each value (write/put of v, cas [old v]; appends under ``_APPENDS``), by call number."""
     out: dict[Any, set[int]] = {}
     for i, (inv, comp) in enumerate(units):
         if comp is not None and comp.type == "fail":
@@ -134,7 +135,12 @@ def _writers(units: list[Unit]) -> dict[Any, set[int]]:
             out.setdefault(freeze(value), set()).add(i)
         elif f == "cas" and isinstance(value, tuple) and len(value) == 2:
             out.setdefault(freeze(value[1]), set()).add(i)
+        if f in ("put", "append") and isinstance(value, str) and value:
+            out.setdefault(_APPENDS, set()).add(i)
     return out
+
+
+_APPENDS = object()  # the key of string puts and appends, whose values a read sees concatenated
 
 
 def _sourced(units: list[Unit], kept: Sequence[int], writers: dict[Any, set[int]], init: Any) -> bool:
@@ -144,11 +150,20 @@ def _sourced(units: list[Unit], kept: Sequence[int], writers: dict[Any, set[int]
         if str(inv.f) not in _READ_FS or comp is None or comp.type != "ok" or comp.value is None:
             continue
         value = freeze(comp.value)
-        if value == freeze(init) or value not in writers:
-            continue  # the initial value, or a value nobody wrote: nothing to keep
-        if not writers[value] & chosen:
-            return False
+        if value == freeze(init):
+            continue
+        if value in writers:
+            if not writers[value] & chosen:
+                return False
+        elif isinstance(value, str) and _APPENDS in writers:
+            if _covered(units, writers[_APPENDS], value) and not _covered(units, writers[_APPENDS] & chosen, value):
+                return False
     return True
+
+
+def _covered(units: list[Unit], calls: set[int], text: str) -> bool:
+    """Whether the puts and appends in ``calls`` that occur in ``text`` add up to all of it."""
+    return sum(len(units[i][0].value) for i in calls if units[i][0].value in text) >= len(text)
 
 
 def _strict(kept: list[int], rejected: Callable[[list[int]], bool], deadline: float) -> tuple[list[int], bool]:

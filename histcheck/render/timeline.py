@@ -224,7 +224,10 @@ def _states(calls: list, result: Any, model: Any, init: Any) -> dict[int, list[s
 def _replay(calls: list, failure: Any, model: Any, init: Any) -> dict[int, list[str]]:
     from ..models import get
     from ..models.base import Inconsistent
-    m = get(model).configure(init=init)
+    from ..checker import DEFAULT
+    base = get(model)
+    init = base.default_init if init is DEFAULT else init
+    m = base.configure(init=init)
     state = m.init_state(init)
     by_invoke = {(c.invoke.index, _pkey(c.process)): i for i, c in enumerate(calls)}
     out: dict[int, list[str]] = {}
