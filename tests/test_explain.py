@@ -228,3 +228,14 @@ def test_kv_counterexample_files_keep_the_key_and_are_rejected(tmp_path):
         assert histcheck.check(again, model="kv", init="").valid is False
     story = histcheck.load(tmp_path / "counterexample-with-sources.edn")
     assert {op.f for op in story.ops} == {"append", "get"}
+
+
+def test_write_report_for_an_unknown_result_says_what_to_try(tmp_path):
+    history = History([histcheck.Op("invoke", 0, "write", 1, index=0), histcheck.Op("info", 0, "write", 1, index=1)])
+    result = Result("unknown", "cas-register", 0, ops=1, cause="time", seconds=3.0)
+    names = {p.name for p in write_report(tmp_path, history, result, model="cas-register", init=0)}
+    assert {"results.json", "explanation.txt", "timeline.html", "rate.png"} <= names
+    assert "counterexample.edn" not in names and "report-errors.txt" not in names
+    text = (tmp_path / "explanation.txt").read_text()
+    assert "Why unknown: out of time" in text and "What to try" in text
+    assert json.loads((tmp_path / "results.json").read_text())["cause"] == "time"

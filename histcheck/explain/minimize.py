@@ -75,8 +75,7 @@ def minimize(history: History, result: Any, *, model: Any = "cas-register", init
              budget: float = 10.0, check: Checker | None = None, **options: Any) -> Counterexample | None:
     """Shrink ``history`` to a 1-minimal sub-history of the failing key that ``check`` still rejects.
 
-    ``result`` is the invalid ``Result`` of checking ``history``; returns None when it is not invalid or the
-    failing key's calls alone are not rejected (the counterexample would not be one).  ``budget`` bounds the
+    ``result`` is the invalid ``Result`` of checking ``history``; returns None when it is not invalid.  ``budget`` bounds the
     whole search in seconds; ``options`` go to every trial check (``nil_read``, ``time_limit``...).  It first keeps
     only subsets rejected *at the same operation* (so the answer explains the reported failure), then makes sure
     no single call can be dropped at all.
@@ -90,8 +89,7 @@ def minimize(history: History, result: Any, *, model: Any = "cas-register", init
     index = (result.failure.op or {}).get("index")
     trial = _Trial(units, check, model, init, options, deadline)
     everything = list(range(len(units)))
-    if not trial.rejected(everything):
-        return None
+    trial.seed(everything, result)  # the key's calls alone fail as the whole history did (P-compositionality)
     same_op = (lambda kept: trial.rejected_at(kept, index)) if trial.rejected_at(everything, index) else \
         trial.rejected
     start = _pre_shrink(units, result.failure, same_op, everything)
@@ -196,14 +194,22 @@ class _Trial:
         if token not in self.cache:
             self.checks += 1
             sub = History(_ops_of(self.units, kept), source="ddmin trial")
+            options = dict(self.options)
+            left = max(0.05, self.deadline - time.monotonic())  # no single trial may outlive the budget
+            options["time_limit"] = min(options.get("time_limit") or left, left)
             try:
-                res = self.check(sub, model=self.model, init=self.init, **self.options)
+                res = self.check(sub, model=self.model, init=self.init, **options)
             except Exception:  # a trial the checker cannot read proves nothing
                 res = None
             self.cache[token] = res is not None and res.valid is False
             if self.cache[token]:
                 self.results[token] = res
         return self.cache[token]
+
+    def seed(self, kept: Sequence[int], result: Any) -> None:
+        """Record a verdict already known, so that the checker is not run again for it."""
+        self.cache[frozenset(kept)] = result.valid is False
+        self.results[frozenset(kept)] = result
 
     def rejected_at(self, kept: Sequence[int], index: Any) -> bool:
         """Rejected, and at the operation with this ``:index`` (the failure being explained)."""
