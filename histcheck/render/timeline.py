@@ -262,6 +262,11 @@ def _summary(result: Any, ce: Any) -> str:
     from ..explain.sentences import describe
     text = f"{result.summary()}\nFirst error: {describe(result.failure.op)}"
     if ce is not None:
-        text += f"\nMinimal counterexample: {ce.calls} operations (outlined in purple), invoked at indexes " + \
-                ", ".join(str(i) for i in ce.call_indexes)
+        text += (f"\nMinimal counterexample: {ce.calls} operation{'s' if ce.calls != 1 else ''} (outlined in "
+                 f"purple), invoked at index{'es' if ce.calls != 1 else ''} "
+                 + ", ".join(str(i) for i in ce.call_indexes))
+        writers = [op.index for op in getattr(ce, "context", None) or [] if op.type == "invoke"
+                   and op.index not in ce.call_indexes]
+        if writers:
+            text += "; the writes of the values it read (dashed) at " + ", ".join(str(i) for i in writers)
     return text
