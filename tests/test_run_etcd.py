@@ -22,7 +22,7 @@ HISTCHECK = [sys.executable, "-c", "from histcheck.cli import main; main()"]
 
 
 def run_cli(args: list[str], store: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "histcheck.run", "--store", str(store), "--quiet", *args]
+    cmd = [sys.executable, "-m", "histcheck.run", "--store", str(store), "--quiet", "--no-report", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -46,7 +46,8 @@ def test_register_run_is_valid_and_leaves_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, out + err
     assert "valid" in out and "stored in" in out
     run_dir = (tmp_path / "latest").resolve()
-    for name in ("history.edn", "history.jsonl", "test.json", "results.json", "results.edn"):
+    for name in ("history.edn", "history.jsonl", "test.json", "results.json", "results.edn", "timeline.html",
+                 "explanation.txt"):
         assert (run_dir / name).is_file(), name
     assert sorted(p.name for p in (run_dir / "logs").iterdir())[:3] == ["n1.log", "n2.log", "n3.log"]
     results = json.loads((run_dir / "results.json").read_text())
@@ -125,7 +126,7 @@ def test_bad_option_exits_254(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_cleans_up_and_checks_what_it_has(sig: int, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "histcheck.run", "--store", str(tmp_path), "--quiet",
-                             "--time-limit", "60", "--rate", "0"], stdout=subprocess.PIPE,
+                             "--time-limit", "60", "--rate", "0", "--no-report"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not list(tmp_path.glob("*/2*/history.edn")):

@@ -53,7 +53,7 @@ class IsolateOne(Nemesis):
 @pytest.mark.parametrize("mode", ["proxy"] + (["netns"] if net.is_root() else []))
 def test_nemesis_steps_are_recorded_healed_and_cleaned(mode: str, tmp_path: Path) -> None:
     options = RunOptions(workload="register", time_limit=4, rate=0, store=str(tmp_path), network=mode,
-                         op_timeout=1.0, recover=0.5, seed=3)
+                         op_timeout=1.0, recover=0.5, seed=3, report=False)
     outcome = Runner(options, nemesis=IsolateOne()).run()
     assert outcome.result is not None and outcome.result.valid is True, outcome.result.to_dict()
     ops = [json.loads(line) for line in (Path(outcome.path) / "history.jsonl").read_text().splitlines()]

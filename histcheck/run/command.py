@@ -93,6 +93,8 @@ class RunCommand(click.Command):
               help="Seconds to wait after healing before the final reads.")
 @click.option("--mix", default=None, help="Operation mix for register workloads, e.g. read=2,write=1,cas=1.")
 @click.option("--name", "test_name", default=None, help="Test name (default DB-WORKLOAD-NEMESIS).")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write analyze's report (explanation, timeline, figures) into the store.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def run(**kwargs: Any) -> None:
     """Run a Jepsen-style test against a real cluster, record the history, and check it."""

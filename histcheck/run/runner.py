@@ -52,6 +52,7 @@ class RunOptions:
     op_timeout: float = 5.0
     recover: float = 1.0
     test_name: str | None = None
+    report: bool = True
     workload_options: dict = field(default_factory=dict)
     nemesis_options: dict = field(default_factory=dict)
 
@@ -282,7 +283,8 @@ class Runner:
             result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
         self.store.write_json("results.json", result.to_dict())
         self.store.write_text("results.edn", result.to_edn())
-        self._report(result)
+        if self.options.report:
+            self._report(result)
         return result
 
     def _report(self, result: Result) -> None:
