@@ -62,7 +62,7 @@ def main() -> None:
 @click.option("--init", "init_text", default=None, help="Initial value as an EDN literal: 0, nil, {:x 0 :y 0}.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
 @click.option("--time-limit", type=click.FloatRange(min=0), default=None, help="Give up (unknown) after SECONDS.")
-@click.option("--memory-limit", type=click.IntRange(min=16), default=4096, show_default=True,
+@click.option("--memory-limit", type=click.IntRange(min=16), default=2048, show_default=True,
               help="Memory cap in MiB for the search; past it the result is unknown (memory).")
 @click.option("--nil-read", type=click.Choice(["auto", "absent", "unknown"]), default="auto", show_default=True,
               help="What a read of nil means: the key is absent (etcd, Porcupine) or the value is unknown "

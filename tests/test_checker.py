@@ -264,3 +264,43 @@ def test_result_serialises_to_json_and_edn() -> None:
     from histcheck.formats.edn import parse_value
     parsed = parse_value(edn)
     assert parsed["valid"] is False
+
+
+def kv_history(seed: int, n: int, processes: int, crash_rate: float) -> History:
+    """Random concurrent kv history over two keys, with random get results."""
+    rnd = random.Random(seed)
+    ops: list[Op] = []
+    open_ops: dict[int, tuple[str, str, object]] = {}
+    started = 0
+    while started < n or open_ops:
+        p = rnd.randrange(processes)
+        if p in open_ops:
+            f, key, value = open_ops.pop(p)
+            if rnd.random() < crash_rate:
+                ops.append(Op("info", p, f, value, index=len(ops), extra={"key": key}))
+                continue
+            if f == "get":
+                value = rnd.choice(["", "x", "y", "xy", "yx", "xx"])
+            ops.append(Op("ok", p, f, value, index=len(ops), extra={"key": key}))
+        elif started < n:
+            f = rnd.choice(["get", "put", "append"])
+            key = rnd.choice("ab")
+            value = None if f == "get" else rnd.choice("xy")
+            open_ops[p] = (f, key, value)
+            ops.append(Op("invoke", p, f, value, index=len(ops), extra={"key": key}))
+            started += 1
+    return History(ops)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10**9), n=st.integers(1, 16), processes=st.integers(1, 5),
+       crash=st.sampled_from([0.0, 0.2]))
+def test_kv_as_one_object_agrees_with_per_key_and_engines_agree(seed: int, n: int, processes: int,
+                                                                crash: float) -> None:
+    history = kv_history(seed, n, processes, crash)
+    per_key = histcheck.check(history, model="kv", init="")
+    whole = histcheck.check(history, model="kv", init="", partition=False)
+    whole_ref = histcheck.check(history, model="kv", init="", partition=False, engine="reference")
+    assert per_key.valid == whole.valid == whole_ref.valid
+    if whole.valid is False:
+        assert whole.failure.op["index"] == whole_ref.failure.op["index"] == per_key.failure.op["index"]

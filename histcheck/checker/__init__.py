@@ -24,7 +24,7 @@ from .reference import SearchOutcome, search_reference
 from .result import UNKNOWN, KeyResult, Result
 
 DEFAULT = object()
-DEFAULT_MEMORY_LIMIT = 4 << 30
+DEFAULT_MEMORY_LIMIT = 2 << 30
 
 __all__ = ["check", "DEFAULT", "Result"]
 

@@ -36,6 +36,7 @@ class Partition:
     calls: list[Call]
     inputs: list[Hashable]
     all_calls: list[Call] = field(default_factory=list)
+    footprints: list[Hashable] | None = None
 
     @property
     def ok_count(self) -> int:
@@ -52,7 +53,10 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
             continue
         kept.append(call)
         inputs.append(op)
-    return Partition(key, kept, inputs, list(calls))
+    footprints = [model.footprint(op) for op in inputs]
+    if all(f is None for f in footprints):
+        footprints = None
+    return Partition(key, kept, inputs, list(calls), footprints)
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Entries:
     is_ok: np.ndarray       # uint8[n]
     kind: np.ndarray        # int32[n]
     n_ok: int
+    foot: np.ndarray        # int32[n]: footprint of each call, -1 for "the whole state"
 
 
 def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None = None) -> Entries:
@@ -78,8 +83,12 @@ def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None 
     n = len(part.calls)
     is_ok = np.zeros(n, np.uint8)
     kind = np.zeros(n, np.int32)
+    foot = np.full(n, -1, np.int32)
+    footprints: dict[Hashable, int] = {}
     for i, (call, op) in enumerate(zip(part.calls, part.inputs)):
         kind[i] = kinds.setdefault(op, len(kinds))
+        if part.footprints is not None and part.footprints[i] is not None:
+            foot[i] = footprints.setdefault(part.footprints[i], len(footprints))
         if cut is not None and call.call_pos > cut:
             continue
         rows.append((call.call_pos, i, 0))
@@ -94,7 +103,9 @@ def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None 
     for e, (_, i, is_ret) in enumerate(rows):
         if is_ret:
             ret_entry[i] = e
-    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()))
+    if len(footprints) <= 1:
+        foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
+    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()), foot)
 
 
 class StateTable:

@@ -58,7 +58,15 @@ def _relink(nxt, prv, x):
 
 
 @njit(cache=True)
-def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, zob, table,
+def _focus(nxt, ent_ret, ent_call, foot, head):
+    x = nxt[head]
+    while x != -1 and ent_ret[x] == 0:
+        x = nxt[x]
+    return -1 if x == -1 else foot[ent_call[x]]
+
+
+@njit(cache=True)
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, table,
                nxt, prv, bits, hreg, stack_e, stack_s, best,
                slots, arena_bits, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
@@ -74,6 +82,12 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, zob, table,
     nmemo = regs[R_MEMO]
     nok = regs[R_NOK]
     h = hreg[0]
+    reduce = False
+    for i in range(len(foot)):
+        if foot[i] != -1:
+            reduce = True
+            break
+    focus = _focus(nxt, ent_ret, ent_call, foot, head) if reduce else -1
     steps = 0
     code = PAUSE
     while True:
@@ -118,8 +132,13 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, zob, table,
                 _relink(nxt, prv, r)
             _relink(nxt, prv, top)
             e = nxt[top]
+            if reduce:
+                focus = _focus(nxt, ent_ret, ent_call, foot, head)
             continue
         call = ent_call[e]
+        if focus != -1 and foot[call] != -1 and foot[call] != focus:
+            e = nxt[e]
+            continue
         ns = table[state, kind[call]]
         if ns == -2:
             regs[R_NEED] = state
@@ -172,6 +191,8 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, zob, table,
                 if r != -1:
                     _unlink(nxt, prv, r)
                 e = nxt[head]
+                if reduce:
+                    focus = _focus(nxt, ent_ret, ent_call, foot, head)
                 continue
             bits[word] &= ~bit
         e = nxt[e]

@@ -10,6 +10,11 @@ list and the search goes on from the front.  Reaching a return entry means every
 has been tried, so the search backtracks.  The history is linearizable when every ``ok`` call has been
 linearized; crashed calls never need to be.
 
+One refinement (a partial-order reduction): when the model says two calls touch different parts of the state
+(``Model.footprint``, e.g. two keys of a kv store), they commute and neither can make the other fail.  Then only
+calls sharing the footprint of the first remaining return entry's call need to be tried: any linearization can be
+reordered so that calls on other footprints come after it, because their own returns lie further on.
+
 Because of the memo, every configuration is finished exactly once, at the first return entry left in its list.
 The furthest such return entry over all configurations is the completion at which the history stops being
 linearizable: the prefix of the history up to it has no linearization, every shorter prefix has one.  That is
@@ -62,6 +67,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     ent_pos = ent.ent_pos.tolist()
     ret_entry = ent.ret_entry.tolist()
     is_ok = ent.is_ok.tolist()
+    foot = ent.foot.tolist()
     step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
@@ -73,6 +79,12 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         nxt[prv[x]] = x
         if nxt[x] != -1:
             prv[nxt[x]] = x
+
+    def first_return_footprint() -> int:
+        x = nxt[head]
+        while x != -1 and not ent_ret[x]:
+            x = nxt[x]
+        return -1 if x == -1 else foot[ent_call[x]]
 
     def step(state: Hashable, call: int) -> Hashable:
         key = (state, call)
@@ -92,6 +104,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     stuck: list[tuple[Hashable, int]] = []
     explored = 0
     e = nxt[head]
+    focus = first_return_footprint()
     while True:
         if n_ok_done == ent.n_ok:
             return SearchOutcome(True, explored=explored, states=len(memo))
@@ -117,8 +130,12 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 relink(ret_entry[call])
             relink(top)
             e = nxt[top]
+            focus = first_return_footprint()
             continue
         call = ent_call[e]
+        if focus != -1 and foot[call] != -1 and foot[call] != focus:
+            e = nxt[e]
+            continue
         new_state = step(state, call)
         if not isinstance(new_state, Inconsistent):
             new_lin = linearized | (1 << call)
@@ -131,6 +148,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 if ret_entry[call] != -1:
                     unlink(ret_entry[call])
                 e = nxt[head]
+                focus = first_return_footprint()
                 continue
         e = nxt[e]
 

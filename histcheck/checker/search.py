@@ -101,7 +101,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     try:
         while True:
             code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
-                                entries.is_ok, entries.kind, a.zob, table.table, a.nxt, a.prv, a.bits, a.hreg,
+                                entries.is_ok, entries.kind, entries.foot, a.zob, table.table, a.nxt, a.prv, a.bits, a.hreg,
                                 a.stack_e, a.stack_s, a.best, a.slots, a.arena_bits, a.arena_state,
                                 a.arena_hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
             if code in (K.VALID, K.INVALID):

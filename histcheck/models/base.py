@@ -116,6 +116,16 @@ class Model:
         """
         return None
 
+    def footprint(self, op: Hashable) -> Hashable | None:
+        """The part of the state ``op`` touches, or None for all of it.
+
+        Operations with different footprints commute, and neither can make the other fail.  The search uses this
+        to try, at each point, only the operations that can matter to the next operation that must complete
+        (a partial-order reduction): a kv history checked as one object then costs little more than its keys
+        checked one by one.  Models with a single object keep the default.
+        """
+        return None
+
     def is_pure(self, op: Hashable) -> bool:
         """True when ``op`` never changes the state (used to drop crashed reads)."""
         return False

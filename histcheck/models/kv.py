@@ -109,6 +109,9 @@ class KV(Model):
             return tuple((k, v if v is UNREAD or readable(k, v) else UNREAD) for k, v in state)
         return canon
 
+    def footprint(self, op: tuple) -> Hashable:
+        return op[1]
+
     def describe(self, state: tuple) -> str:
         if not state:
             return "{} (every key " + show(self.initial) + ")"
