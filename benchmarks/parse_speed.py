@@ -3,7 +3,7 @@
 Real Jepsen histories run to millions of ops, so reading must not be the slow part of checking one.  This script
 writes synthetic histories shaped like the real thing -- a Jepsen >= 0.2 ``history.edn`` of a compare-and-set
 register (one ``{:index .., :time .., :type .., :process .., :f .., :value ..}`` per line, nemesis events,
-``:error`` on crashed ops), the same ops as a Knossos-style vector without index or time, as JSON lines, a JSON
+``:error`` on crashed ops), a set workload (a new value in every op), the register ops as a Knossos-style vector without index or time, as JSON lines, a JSON
 array, a Jepsen log (with timestamps, thread names and unrelated lines in between) and a Porcupine kv file --
 then times ``histcheck.formats.load`` on each (best of ``--repeat`` runs, wall and CPU time), and edn_format on
 a slice of the EDN file (it is too slow for all of it).  The corpus in ../shared/corpus, when present, is timed
@@ -62,6 +62,18 @@ def register_ops(n: int, seed: int = 1) -> list[Op]:
     return ops
 
 
+def set_ops(n: int, seed: int = 3) -> list[Op]:
+    """A Jepsen set workload: every add carries a new element, so no two op lines are alike."""
+    rng = random.Random(seed)
+    ops: list[Op] = []
+    clock = 0
+    for i in range(n):
+        clock += rng.randint(10_000, 3_000_000)
+        ops.append(Op("invoke" if i % 2 == 0 else rng.choice(["ok", "ok", "ok", "fail", "info"]), (i // 2) % 10,
+                      Keyword("add"), i // 2, index=i, time=clock))
+    return ops
+
+
 def kv_ops(n: int, seed: int = 2) -> list[Op]:
     """Porcupine-style kv ops: string keys and values, no index or time."""
     rng = random.Random(seed)
@@ -78,10 +90,12 @@ def write_files(folder: Path, n: int) -> dict[str, Path]:
     """Every benchmark file, keyed by a label."""
     ops = register_ops(n)
     files = {label: folder / name for label, name in [
-        ("edn stream (Jepsen history.edn)", "history.edn"), ("edn vector (Knossos)", "knossos.edn"),
+        ("edn stream (Jepsen history.edn)", "history.edn"), ("edn stream, set workload", "set.edn"),
+        ("edn vector (Knossos)", "knossos.edn"),
         ("jsonl", "history.jsonl"), ("json array", "history.json"), ("jepsen-log", "jepsen.log"),
         ("porcupine-kv", "kv.txt")]}
     formats.write(ops, files["edn stream (Jepsen history.edn)"], "edn")
+    formats.write(set_ops(n), files["edn stream, set workload"], "edn")
     formats.write(ops, files["jsonl"], "jsonl")
     formats.write(ops, files["json array"], "json")
     _write_knossos(ops, files["edn vector (Knossos)"])

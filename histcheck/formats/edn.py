@@ -531,23 +531,23 @@ class _Reader:
         self.position = 0
         self.values = _ValueCache()
         self.keys = _KeyCache()
-        self.shapes: dict[str, dict] = {}
+        self.shapes: dict[str, dict] = {}   # whole map bodies (minus :index and :time) -> fields
+        self.heads: dict[str, dict] = {}    # the same, minus a last :value
 
     def ops(self) -> Iterator[Op]:
         """Every op, in file order.
 
         The loop below is the hot path for files with one flat map per line.  Jepsen writes ``:index`` and
-        ``:time`` first, and what follows them (``:type :ok, :process 3, :f :read, :value 2``) repeats endlessly,
-        so the rest of the line is looked up whole in a cache of already-converted field maps (``_shape``); only
-        the two integers are converted per op.  Other orders go through ``_peeled``, anything unusual through
-        ``_line_ops``.
+        ``:time`` first and ``:value`` last; what lies between (``:type :ok, :process 3, :f :read``) repeats
+        endlessly, so it is looked up whole in a cache of already-converted field maps (``_fields``), and only
+        the two integers and the value are converted per op (values through their own cache).  Other key orders
+        go through ``_peeled``, anything unusual through ``_line_ops``.
         """
         if not self.fast:
             yield from self._parser_ops()
             return
         source = self.source
-        shapes = self.shapes
-        shape_of = self._shape
+        fields_of = self._fields
         path = self.path
         for lineno, line in source.numbered:
             s = line.strip(_BLANKS)
@@ -560,19 +560,15 @@ class _Reader:
                         time_text = parts[1][6:]
                         digits = index_text + time_text
                         if digits.isdigit() and digits.isascii() and index_text and time_text:
-                            rest = parts[2]
-                            shape = shapes.get(rest) or shape_of(rest, rest[:-1])
-                            if shape is not None:
-                                fields = shape.copy()
+                            fields = fields_of(parts[2][:-1])
+                            if fields is not None:
                                 fields["index"] = int(index_text)
                                 fields["time"] = int(time_text)
                 elif s[:1] == "{":
                     if ":index " in s or ":time " in s:
                         fields = self._peeled(s)
                     else:
-                        shape = shapes.get(s) or shape_of(s, s[1:-1])
-                        if shape is not None:
-                            fields = shape.copy()
+                        fields = fields_of(s[1:-1])
                 if fields is not None:
                     op = make_op(fields, position=self.position, line=lineno, path=path)
                     self.position += 1
@@ -596,9 +592,30 @@ class _Reader:
                              f"is the file truncated?", path=self.path, line=self.vector_line,
                              expected=f"a closing {closer}")
 
+    def _fields(self, body: str) -> dict | None:
+        """A fresh fields dict for a map body without ``:index``/``:time``, or None for the slower gears.
+
+        When ``:value`` comes last, the rest is the cache key and the value is converted on its own: values
+        differ from op to op (a set workload adds a new element each time) while the rest repeats.
+        """
+        head, sep, value_text = body.rpartition(", :value ")
+        if sep and ", " not in value_text:
+            shape = self.heads.get(head) or self._shape(head, self.heads, True)
+            if shape is None:
+                return None
+            try:
+                value = self.values[value_text]
+            except _NotFast:
+                return None
+            fields = shape.copy()
+            fields["value"] = value
+            return fields
+        shape = self.shapes.get(body) or self._shape(body, self.shapes, False)
+        return None if shape is None else shape.copy()
+
     def _peeled(self, s: str) -> dict | None:
         """Fields of a one-line map with ``:index``/``:time`` somewhere other than first (older Jepsen wrote
-        ``{:type .., :f .., :process .., :time .., :index ..}``): the rest is still a cacheable shape."""
+        ``{:type .., :f .., :value .., :process .., :time .., :index ..}``): the rest is still a cacheable shape."""
         index = time = None
         rest = []
         for entry in s[1:-1].split(", "):
@@ -615,8 +632,8 @@ class _Reader:
         for text in (index, time):
             if text is not None and not (text.isdigit() and text.isascii()):
                 return None
-        key = ", ".join(rest) + "}"
-        shape = self.shapes.get(key) or self._shape(key, key[:-1])
+        body = ", ".join(rest)
+        shape = self.shapes.get(body) or self._shape(body, self.shapes, False)
         if shape is None:
             return None
         fields = shape.copy()
@@ -626,10 +643,11 @@ class _Reader:
             fields["time"] = int(time)
         return fields
 
-    def _shape(self, key: str, body: str) -> dict | None:
+    def _shape(self, body: str, cache: dict[str, dict], without_value: bool) -> dict | None:
         """The fields of a map body written the way Jepsen writes them (``:k v`` joined by ``", "``, atoms,
-        plain strings and vectors as values), converted and cached under ``key``; None if the body needs a
-        real parser, or holds ``:index``/``:time`` (those are peeled off before, so seeing one means a repeat).
+        plain strings and vectors as values), converted and cached; None if the body needs a real parser, or
+        holds a key that was peeled off before (``:index``, ``:time``, and ``:value`` when ``without_value``):
+        seeing one again means a repeated key, which the parser reports.
 
         Splitting on ", " and " " is done in C; a value text that is not exactly one value (a string with
         ", " inside, two values without a comma between them) fails to convert, and the line goes elsewhere.
@@ -642,12 +660,13 @@ class _Reader:
             fields = dict(zip(map(self.keys.__getitem__, texts), map(self.values.__getitem__, texts.values())))
         except (_NotFast, ValueError):
             return None
-        if len(fields) != len(entries) or "index" in fields or "time" in fields:
-            return None  # a repeated key (the parser reports it), or :index written oddly
-        if len(self.shapes) > _CACHE_LIMIT:
-            self.shapes.clear()
-        if len(key) <= 256:
-            self.shapes[key] = fields
+        if (len(fields) != len(entries) or "index" in fields or "time" in fields
+                or (without_value and "value" in fields)):
+            return None
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        if len(body) <= 256:
+            cache[body] = fields
         return fields
 
     def _line_ops(self, line: str, lineno: int) -> Iterator[Op]:
