@@ -239,3 +239,17 @@ def test_write_report_for_an_unknown_result_says_what_to_try(tmp_path):
     text = (tmp_path / "explanation.txt").read_text()
     assert "Why unknown: out of time" in text and "What to try" in text
     assert json.loads((tmp_path / "results.json").read_text())["cause"] == "time"
+
+
+@needs_corpus
+def test_kv_explanations_name_the_missing_append_and_the_earlier_read():
+    def text(name: str) -> str:
+        history = histcheck.load(CORPUS / f"porcupine/kv/{name}")
+        return explain(history, histcheck.check(history, model="kv", init=""))
+    c01 = text("c01-bad.txt")
+    assert ('which lacks process 0\'s append "x 0 3 y" (invoked at index 54, ok at index 55)' in c01)
+    c10 = text("c10-bad.txt")
+    assert ('Process 1\'s get of "x 3 0 yx 3 1 yx 4 0 y" (invoked at index 47, ok at index 50) had already '
+            'returned' in c10)
+    c50 = text("c50-bad.txt")
+    assert 'lacks process 4\'s append "x 4 1 y"' in c50 and 'put of "x 15 6 y" (index 356)' in c50

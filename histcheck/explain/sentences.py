@@ -200,9 +200,51 @@ def register_lines(history: Any, failure: Any, init: Any) -> list[str]:
         return []
     calls = _key_calls(history, failure)
     me = next((c for c in calls if c.index == op.get("index") and c.process == op.get("process")), None)
-    if me is None or not any(c.f in WRITES or c.f == "cas" for c in calls):
+    if me is None:
+        return []
+    if any(c.f == "append" for c in calls) and isinstance(me.value, str):
+        return _append_story(calls, me)
+    if not any(c.f in WRITES or c.f == "cas" for c in calls):
         return []
     return _read_story(calls, me, init)
+
+
+def _append_story(calls: list[_Call], me: _Call) -> list[str]:
+    """For appends: what the read should have seen, because it had completed (or been read) before it began."""
+    last_put = max((c for c in calls if c.f in WRITES and c.status == "ok" and c.end < me.start),
+                   key=lambda c: c.end, default=None)
+    floor = last_put.end if last_put is not None else -1
+    missing = [c for c in calls if c.f == "append" and c.status == "ok" and floor < c.start and c.end < me.start
+               and isinstance(c.value, str) and c.value not in me.value]
+    seen = [c for c in calls if c.f in READS and c.status == "ok" and floor < c.start and c.end < me.start
+            and isinstance(c.value, str) and not me.value.startswith(c.value)]
+    lines = []
+    if missing:
+        they = "they" if len(missing) > 1 else "it"
+        lines.append(f"It returned {show(me.value)}, which lacks {_some(missing)}: {they} completed after "
+                     f"{_since(last_put)} and before process {show(me.process)} invoked its {me.f} at index "
+                     f"{me.invoke_index}, so every order consistent with real time applies "
+                     f"{'them' if len(missing) > 1 else 'it'} first.")
+    if seen:
+        earlier = max(seen, key=lambda c: c.end)
+        lines.append(f"{capital(describe(earlier.as_dict()))} had already returned {show(earlier.value)} before "
+                     f"this {me.f} was invoked, and {show(me.value)} does not extend it: a later read cannot see "
+                     f"less.")
+    puts = [c for c in calls if c.f in WRITES and c.status != "fail" and c.start < me.end and c.end > floor
+            and c is not last_put]
+    if lines and puts:
+        lines.append(f"Only a {puts[0].f} in between could explain it: {_some(puts, 4)}; the candidate states "
+                     f"below show that none does.")
+    return lines
+
+
+def _some(calls: list[_Call], limit: int = 5) -> str:
+    more = f" (and {len(calls) - limit} more)" if len(calls) > limit else ""
+    return join([describe(c.as_dict()) for c in calls[:limit]]) + more
+
+
+def _since(put: _Call | None) -> str:
+    return "the start of the history" if put is None else f"{describe(put.as_dict(), where=False)} (index {put.index})"
 
 
 def _read_story(calls: list[_Call], me: _Call, init: Any) -> list[str]:

@@ -1,0 +1,9 @@
+"""Drawing a check for people: the interactive timeline page and the matplotlib figures.
+
+``timeline.write_timeline(path, history, result, counterexample)`` writes timeline.html (one self-contained file);
+``figures.draw_all(history, result, counterexample, out_dir)`` writes the anomaly window, latency and rate plots.
+Both read only a ``History`` and a ``Result`` (and, optionally, the minimal counterexample).
+"""
+from __future__ import annotations
+
+__all__ = ["timeline", "figures"]

@@ -177,7 +177,7 @@ def _failure_marks(calls: list, result: Any, ce: Any) -> dict | None:
     ctx_ids = [i for i in (by_invoke.get((op.index, _pkey(op.process))) for op in getattr(ce, "context", None) or []
                            if op.type == "invoke") if i is not None and i not in ce_ids]
     return {"op": failing, "ce": ce_ids, "ctx": ctx_ids, "lin": _points(calls, [i for i in lin if i is not None]),
-            "reason": _first_reason(failure)}
+            "reason": _first_reason(failure), "states": sorted({c.state for c in failure.configs})[:8]}
 
 
 def _pkey(process: Any) -> str:
