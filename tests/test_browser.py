@@ -271,3 +271,23 @@ def test_largest_corpus_history_is_small_and_opens_fast(browser, artifacts, tmp_
         state, png = jump_and_look(browser, page, artifacts / "c50-bad-timeline.png")
         assert state["jumped"] == str(result.failure.op["index"])
         assert red_pixels(png, state["box"]) > 20
+
+
+def test_time_axis_for_a_timed_history(browser, artifacts, tmp_path):
+    import histcheck
+    path = CORPUS / "knossos/cas-register/bad/rethink-fail.edn"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    history = histcheck.load(path)
+    result = histcheck.check(history, model="cas-register", init=0)
+    page = write_timeline(tmp_path / "rethink.html", history, result, model="cas-register", init=0)
+    browser.open(page)
+    assert browser.evaluate("document.getElementById('axis').disabled") is False
+    browser.evaluate("const a = document.getElementById('axis'); a.value = 'time'; a.onchange()")
+    width = browser.evaluate("document.getElementById('spacer').getBoundingClientRect().width")
+    assert width < 3000  # fitted to the window: about 14 s of test on one screen
+    state, png = jump_and_look(browser, page, artifacts / "rethink-time-axis.png")
+    assert state["jumped"] == str(result.failure.op["index"])
+    assert 0 < state["box"]["x"] < state["width"]
+    assert red_pixels(png, state["box"]) > 20
+    assert browser.errors() == []

@@ -147,3 +147,13 @@ def test_draw_all_writes_every_figure(cas_failure, tmp_path):
 def test_figures_without_a_failure_skip_the_anomaly_window(tmp_path):
     paths = figures.draw_all(timed_history(), Result(True, "register", 0), None, tmp_path)
     assert [p.name for p in paths] == ["latency-raw.png", "latency-quantiles.png", "rate.png"]
+
+
+def test_time_axis_is_milliseconds_from_the_first_event():
+    history = timed_history()
+    data = timeline_data(history, None)
+    t = data["time"]
+    assert t["t0"] == [0.0, 1.0, 11.0] and t["t1"] == [5.0, 9.0, 12.0] and t["max"] == 12.0
+    assert t["nemesis"] == [[2.0, 10.0, "start partition"]]
+    untimed = History([Op(o.type, o.process, o.f, o.value, index=o.index) for o in history.ops])
+    assert timeline_data(untimed, None)["time"] is None

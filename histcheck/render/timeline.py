@@ -7,7 +7,8 @@ them.  This module builds that page from a ``History`` and a ``Result``:
 * every call becomes a few integers in column arrays (lane, start, end, status, f, values, indexes, key), and
   values are interned strings, so that the inline JSON stays small (a 100,000-operation history is a few MB);
 * the x axis is the event's position in the history (real time as the checker sees it), so that nothing overlaps
-  that did not overlap and infinitely-late ``:info`` operations run to the right edge;
+  that did not overlap and infinitely-late ``:info`` operations run to the right edge; histories with ``:time``
+  also carry each call's start and end in milliseconds, and the page can switch to a time axis;
 * the failing operation, the minimal counterexample and the longest partial linearization (as linearization
   points, each inside its operation's bar, in order) are marked by call id;
 * where the model can replay the longest linearization, each of its operations carries the state before and after.
@@ -79,10 +80,23 @@ def timeline_data(history: History, result: Any = None, counterexample: Any = No
         "valid": _valid(result), "verdict": _verdict(result), "summary": _summary(result, counterexample),
         "n": len(history.ops), "procs": [show(p) for p in procs], "keys": [show(k) for k in keys],
         "fs": fs.items, "vals": vals.items, "ops": ops, "nemesis": nemesis_intervals(history),
-        "failure": failure,
+        "failure": failure, "time": time_axis(history, ops),
         "states": _states(calls, result, model if model is not None else getattr(result, "model", None),
                           init if init is not None else getattr(result, "init", None)),
     }
+
+
+def time_axis(history: History, ops: dict[str, list]) -> dict | None:
+    """Milliseconds since the first event for every call's start and end, when the history records ``:time``."""
+    from .figures import clock
+    clk = clock(history)
+    if not clk.timed:
+        return None
+    ms = [round(float(t) * 1000.0, 3) for t in clk.at]
+    t0 = [ms[p] for p in ops["start"]]
+    t1 = [ms[p] if p >= 0 else -1 for p in ops["end"]]
+    nemesis = [[ms[min(a, len(ms) - 1)], ms[min(b, len(ms) - 1)], label] for a, b, label in nemesis_intervals(history)]
+    return {"t0": t0, "t1": t1, "max": ms[-1] if ms else 0.0, "nemesis": nemesis}
 
 
 def _calls_and_keys(history: History) -> tuple[list, list]:
@@ -98,7 +112,7 @@ def _columns(calls: list, lane_of: dict, keys: list, fs: _Interner, vals: _Inter
              positions: dict[int, int]) -> dict[str, list]:
     key_of = {k: i for i, k in enumerate(keys)}
     cols: dict[str, list] = {name: [] for name in
-                             ("lane", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key", "t0", "t1")}
+                             ("lane", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key")}
     for c in calls:
         comp = c.complete
         cols["lane"].append(lane_of[c.process])
@@ -112,10 +126,6 @@ def _columns(calls: list, lane_of: dict, keys: list, fs: _Interner, vals: _Inter
         cols["index"].append(comp.index if comp is not None else c.invoke.index)
         cols["iidx"].append(c.invoke.index)
         cols["key"].append(key_of.get(c.key, -1))
-        cols["t0"].append(c.invoke.time)
-        cols["t1"].append(comp.time if comp is not None else None)
-    if all(t is None for t in cols["t0"]):
-        del cols["t0"], cols["t1"]
     return cols
 
 
