@@ -5,7 +5,7 @@ and the register workload's mix (2 reads : 1 write : 1 cas) on one key, with no 
 threads calling ``EtcdClient`` and counting; ``histcheck run`` adds the generator, the journal (two files, one
 flush per op) and process bookkeeping.  The target is a ratio of at least 80 %.
 
-    .venv/bin/python benchmarks/run_throughput.py [--seconds 10] [--concurrency 5 10] [--network auto]
+    .venv/bin/python benchmarks/run_throughput.py [--seconds 10] [--concurrency 5 10] [--network auto] [--mix read=1]
 """
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ from histcheck.run.runner import RunOptions, Runner  # noqa: E402
 from workloads.register import Register  # noqa: E402
 
 
-def plain_loop(concurrency: int, seconds: float, network: str) -> tuple[int, float]:
+def plain_loop(concurrency: int, seconds: float, network: str, mix: dict | None) -> tuple[int, float]:
     """Completed requests and elapsed seconds for ``concurrency`` threads hammering a fresh cluster."""
     work, logs = tempfile.mkdtemp(), tempfile.mkdtemp()
     db = EtcdDB(["n1", "n2", "n3"], choose_network(network), work, logs)
     try:
         db.setup()
-        workload = Register()
+        workload = Register({"mix": mix} if mix else None)
         counts = [0] * concurrency
         stop = time.monotonic() + seconds
 
@@ -61,12 +61,13 @@ def plain_loop(concurrency: int, seconds: float, network: str) -> tuple[int, flo
         shutil.rmtree(logs, ignore_errors=True)
 
 
-def harness(concurrency: int, seconds: float, network: str) -> tuple[int, float]:
+def harness(concurrency: int, seconds: float, network: str, mix: dict | None) -> tuple[int, float]:
     """Completed client operations and the main phase's seconds of a real ``histcheck run``."""
     store = tempfile.mkdtemp()
     try:
         options = RunOptions(workload="register", time_limit=seconds, concurrency=concurrency, rate=0,
-                             store=store, network=network, recover=0, seed=1)
+                             store=store, network=network, recover=0, seed=1, report=False,
+                             workload_options={"mix": mix} if mix else {})
         outcome = Runner(options).run()
         return outcome.stats["completed"], outcome.stats["timings"]["run"]
     finally:
@@ -78,11 +79,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--network", default="auto", choices=["auto", "netns", "proxy"])
+    parser.add_argument("--mix", default=None, help="e.g. read=1 for reads only (no fsync: the harness works harder)")
     args = parser.parse_args()
+    mix = {k: float(v) for k, v in (p.split("=") for p in args.mix.split(","))} if args.mix else None
     rows = []
     for c in args.concurrency:
-        plain_ops, plain_s = plain_loop(c, args.seconds, args.network)
-        run_ops, run_s = harness(c, args.seconds, args.network)
+        plain_ops, plain_s = plain_loop(c, args.seconds, args.network, mix)
+        run_ops, run_s = harness(c, args.seconds, args.network, mix)
         rows.append((c, plain_ops / plain_s, run_ops / run_s))
     print(f"{'concurrency':>11}  {'plain loop ops/s':>16}  {'histcheck run ops/s':>19}  {'ratio':>6}")
     for c, plain, run in rows:
