@@ -554,16 +554,19 @@ class _Reader:
             if s[-1:] == "}":
                 fields = None
                 if s[:8] == "{:index ":
-                    parts = s.split(", ", 2)
-                    if len(parts) == 3 and parts[1][:6] == ":time ":
-                        index_text = parts[0][8:]
-                        time_text = parts[1][6:]
+                    index_text, _, rest = s[8:].partition(", ")
+                    if rest[:6] == ":time ":
+                        time_text, _, rest = rest[6:].partition(", ")
                         digits = index_text + time_text
                         if digits.isdigit() and digits.isascii() and index_text and time_text:
-                            fields = fields_of(parts[2][:-1])
+                            fields = fields_of(rest[:-1])
                             if fields is not None:
                                 fields["index"] = int(index_text)
                                 fields["time"] = int(time_text)
+                    elif index_text.isdigit() and index_text.isascii():
+                        fields = fields_of(rest[:-1])
+                        if fields is not None:
+                            fields["index"] = int(index_text)
                 elif s[:1] == "{":
                     if ":index " in s or ":time " in s:
                         fields = self._peeled(s)
