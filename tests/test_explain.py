@@ -16,7 +16,6 @@ import pytest
 import histcheck
 from histcheck.checker.result import Failure, KeyResult, Result
 from histcheck.explain import ddmin, explain, minimize
-from histcheck.explain.minimize import failing_units
 from histcheck.history import History
 from histcheck.report import write_report
 
