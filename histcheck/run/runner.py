@@ -134,8 +134,12 @@ class Runner:
             try:
                 self._phase("setup", self._setup)
                 self._phase("run", self._main_phase)
-            finally:
+            except BaseException as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._finish()
+                self._write_test("failed")
+                raise
+            self._finish()
         result = self._phase("check", self._check)
         self._write_test("done")
         return Outcome(result, store.path, self.stats(), self.errors)
@@ -319,7 +323,7 @@ class Runner:
                 "store": self.store.path}
         if self.db is not None:
             info["db"] = self.db.describe()
-        if status == "done":
+        if status in ("done", "failed"):
             info["stats"] = self.stats()
             info["errors"] = self.errors
             info["stop_reason"] = self.stop_reason
