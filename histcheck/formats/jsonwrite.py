@@ -13,7 +13,7 @@ import json as _json
 from typing import Any
 
 from ..history import Op
-from ..values import to_plain
+from ..values import Keyword, Symbol, to_plain
 
 def _default(value: Any) -> Any:
     """numpy scalars and other objects with ``.item()`` become plain numbers; anything else is our bug."""
@@ -26,18 +26,26 @@ def _default(value: Any) -> Any:
 _encoder = _json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), default=_default)
 
 
+_SCALARS = frozenset((int, float, str, Keyword, Symbol, bool, type(None)))
+
+
+def _plain(value: Any) -> Any:
+    """``to_plain``, skipped for the scalars JSON takes as they are (keywords are strings already)."""
+    return value if type(value) in _SCALARS else to_plain(value)
+
+
 def op_to_plain(op: Op) -> dict[str, Any]:
     """The op as a JSON-ready dict with Jepsen's field names and order."""
     out: dict[str, Any] = {"index": op.index}
     if op.time is not None:
-        out["time"] = to_plain(op.time)
+        out["time"] = _plain(op.time)
     out["type"] = op.type
-    out["process"] = to_plain(op.process)
-    out["f"] = to_plain(op.f)
-    out["value"] = to_plain(op.value)
+    out["process"] = _plain(op.process)
+    out["f"] = _plain(op.f)
+    out["value"] = _plain(op.value)
     if op.extra:
         for key, value in op.extra.items():
-            out[str.__str__(key) if isinstance(key, str) else repr(key)] = to_plain(value)
+            out[str.__str__(key) if isinstance(key, str) else repr(key)] = _plain(value)
     return out
 
 
