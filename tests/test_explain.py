@@ -252,3 +252,16 @@ def test_kv_explanations_name_the_missing_append_and_the_earlier_read():
             'returned' in c10)
     c50 = text("c50-bad.txt")
     assert 'lacks process 4\'s append "x 4 1 y"' in c50 and 'put of "x 15 6 y" (index 356)' in c50
+
+
+def test_mutex_explanation_names_the_holder():
+    Op = histcheck.Op
+    history = History([Op("invoke", 0, "acquire", None, index=0), Op("ok", 0, "acquire", None, index=1),
+                       Op("invoke", 1, "acquire", None, index=2), Op("ok", 1, "acquire", None, index=3)])
+    result = histcheck.check(history, model="mutex")
+    assert result.valid is False
+    text = explain(history, result)
+    assert "Process 0's acquire (invoked at index 0, ok at index 1) was the last lock operation" in text
+    assert "No release overlaps" in text
+    ce = minimize(history, result, model="mutex")
+    assert ce.calls == 2 and ce.minimal

@@ -196,17 +196,47 @@ class _Call:
 def register_lines(history: Any, failure: Any, init: Any) -> list[str]:
     """For a read (or get) that saw the wrong value: the write it must follow, and who wrote its value."""
     op = failure.op
-    if history is None or str(op.get("f")) not in READS:
+    if history is None or str(op.get("f")) not in READS | LOCKS:
         return []
     calls = _key_calls(history, failure)
     me = next((c for c in calls if c.index == op.get("index") and c.process == op.get("process")), None)
     if me is None:
         return []
+    if me.f in LOCKS:
+        return _lock_story(calls, me)
     if any(c.f == "append" for c in calls) and isinstance(me.value, str):
         return _append_story(calls, me)
     if not any(c.f in WRITES or c.f == "cas" for c in calls):
         return []
     return _read_story(calls, me, init)
+
+
+LOCKS = frozenset(("acquire", "release"))
+
+
+def _lock_story(calls: list[_Call], me: _Call) -> list[str]:
+    """For a mutex: who held the lock (or that nobody did) when the acquire (or release) began."""
+    done = sorted((c for c in calls if c.f in LOCKS and c.status == "ok" and c.end < me.start and c is not me),
+                  key=lambda c: c.end)
+    last = done[-1] if done else None
+    pending = [c for c in calls if c.f in LOCKS and c is not me and c.status != "fail" and c.start < me.end
+               and c.end > (last.end if last else -1)]
+    if me.f == "acquire" and last is not None and last.f == "acquire":
+        lines = [f"{capital(describe(last.as_dict()))} was the last lock operation to complete before process "
+                 f"{show(me.process)} invoked its acquire at index {me.invoke_index}: the lock was held then."]
+        other = "release"
+    elif me.f == "release" and (last is None or last.f == "release"):
+        since = describe(last.as_dict()) if last else "the start of the history"
+        lines = [f"The last lock operation to complete before process {show(me.process)} invoked its release at "
+                 f"index {me.invoke_index} was {since}: the lock was free then."]
+        other = "acquire"
+    else:
+        return []
+    helpers = [c for c in pending if c.f == other]
+    if helpers:
+        return lines + [f"Operations that could still {other} it in between: {_some(helpers)}; with them the "
+                        f"model still cannot order everything (see below)."]
+    return lines + [f"No {other} overlaps the interval from there to index {me.index}."]
 
 
 def _append_story(calls: list[_Call], me: _Call) -> list[str]:
