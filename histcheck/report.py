@@ -72,10 +72,12 @@ def _guard(errors: list[str], what: str, thunk: Callable[[], Any]) -> Any:
 
 
 def results_dict(result: Any, ce: Any) -> dict:
+    """The result's data with the minimal counterexample right after the verdict: shown first here too."""
     data = result.to_dict()
-    if ce is not None:
-        data["minimal_counterexample"] = ce.to_dict()
-    return data
+    if ce is None:
+        return data
+    first = {"valid": data.pop("valid"), "minimal_counterexample": ce.to_dict()}
+    return {**first, **data}
 
 
 def _write_json(out: Path, result: Any, ce: Any) -> Path:
