@@ -27,7 +27,7 @@ REPORT_FILES = ("results.json", "results.edn", "explanation.txt", "counterexampl
                 "anomaly.png", "anomaly.svg", "latency-raw.png", "latency-quantiles.png", "rate.png")
 
 
-def write_report(out_dir: str | Path, history: History, result: Any, *, model: Any, init: Any = None,
+def write_report(out_dir: str | Path, history: History, result: Any, *, model: Any = None, init: Any = None,
                  minimize_time: float = 10.0, figures: bool = True, timeline: bool = True,
                  counterexample: Any = None, **check_options: Any) -> list[Path]:
     """Write the report files for ``result`` (the check of ``history``) into ``out_dir``; returns their paths.
@@ -37,6 +37,8 @@ def write_report(out_dir: str | Path, history: History, result: Any, *, model: A
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    model = result.model if model is None else model
+    init = result.init if init is None else init  # the value the check really started from, when it says
     errors: list[str] = []
     ce = counterexample
     if ce is None and minimize_time > 0 and result.valid is False:
