@@ -304,3 +304,17 @@ def test_kv_as_one_object_agrees_with_per_key_and_engines_agree(seed: int, n: in
     assert per_key.valid == whole.valid == whole_ref.valid
     if whole.valid is False:
         assert whole.failure.op["index"] == whole_ref.failure.op["index"] == per_key.failure.op["index"]
+
+
+def test_parallel_workers_give_the_same_answer() -> None:
+    events = []
+    for k in range(12):
+        events += [(k, "invoke", "write", (k, 1)), (k, "ok", "write", (k, 1)),
+                   (100 + k, "invoke", "read", (k, None)), (100 + k, "ok", "read", (k, 1 if k != 7 else 2))]
+    history = h(*events)
+    serial = histcheck.check(history, model="register", init=0, workers=1)
+    parallel = histcheck.check(history, model="register", init=0, workers=2)
+    assert serial.valid is False and parallel.valid is False
+    assert serial.failure.key == parallel.failure.key == 7
+    assert [k.valid for k in sorted(serial.keys, key=lambda k: k.key)] == \
+        [k.valid for k in sorted(parallel.keys, key=lambda k: k.key)]

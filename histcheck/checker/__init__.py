@@ -12,13 +12,16 @@ specification the kernel is tested against).
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import InputError
 from ..history import NO_KEY, History
 from ..models import Model, get as get_model
-from .encode import make_partition
+from .encode import Partition, make_partition
 from .failure import build_failure
 from .reference import SearchOutcome, search_reference
 from .result import UNKNOWN, KeyResult, Result
@@ -31,13 +34,16 @@ __all__ = ["check", "DEFAULT", "Result"]
 
 def check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
           time_limit: float | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-          nil_read: str = "auto", partition: bool = True, engine: str = "kernel") -> Result:
+          nil_read: str = "auto", partition: bool = True, engine: str = "kernel",
+          workers: int | None = None) -> Result:
     """Decide whether ``history`` is linearizable for ``model`` starting from ``init``.
 
     ``init`` defaults to the model's own initial value; pass ``None`` for nil.  ``nil_read`` says what a read of
     nil means (``absent``, ``unknown``, or ``auto``: absent when the register starts at nil).  ``partition=False``
     checks all keys as one object.  The result is unknown, with its cause, when ``time_limit`` (seconds) or
-    ``memory_limit`` (bytes, for the search's memo and tables) is reached, or on Ctrl-C.
+    ``memory_limit`` (bytes, for the search's memo and tables, shared by the workers) is reached, or on Ctrl-C.
+    ``workers`` threads search keys in parallel (the kernel releases the GIL); default: one per core when there
+    are many keys.
     """
     started = time.monotonic()
     deadline = started + time_limit if time_limit is not None else None
@@ -50,56 +56,91 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
         raise InputError(f"bad initial value for {m.name}: {exc}") from None
     calls = history.calls()
     style = history.key_style() if partition else None
-    groups = history.split_keys(calls, style)
-    for group in groups.values():
-        for call in group:
-            _locate(history, call)
+    parts = _partitions(history, calls, style, m)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if len(parts) >= PARALLEL_FROM_KEYS else 1
+    budget = memory_limit // max(1, workers) if memory_limit is not None else None
+    search = _engine(engine)
+    cancel = threading.Event()
+    outcomes: list[tuple[Partition, SearchOutcome, float]] = []
+    cause = None
+    try:
+        runner = _run_parallel if workers > 1 else _run_serial
+        runner(parts, lambda part: _timed(search, part, m, init_state, deadline, budget, cancel), outcomes,
+               workers)
+    except KeyboardInterrupt:
+        cancel.set()
+        cause = "interrupted"
+    return _assemble(m, init_value, calls, parts, outcomes, cause, engine, started, style)
+
+
+PARALLEL_FROM_KEYS = 8
+
+
+def _partitions(history: History, calls, style: str | None, m: Model) -> list[Partition]:
+    """One partition per independent key, smallest first (cheap keys answer quickly under a time limit)."""
     parts = []
-    for key, group in groups.items():
+    for key, group in history.split_keys(calls, style).items():
         try:
             parts.append(make_partition(None if key is NO_KEY else key, group, m))
         except InputError as exc:
             raise exc.located(history.source) from None
     parts.sort(key=lambda p: len(p.calls))
-    search = _engine(engine)
-    results: list[KeyResult] = []
-    failures = []
-    cause = None
-    try:
-        for part in parts:
-            t0 = time.monotonic()
-            outcome = search(part, m, init_state, deadline=deadline, memory_limit=memory_limit)
-            results.append(_key_result(part, outcome, time.monotonic() - t0))
-            if outcome.valid is None:
-                cause = cause or outcome.cause
-                if outcome.cause == "time":
-                    break
-            elif outcome.valid is False:
-                failures.append((outcome.fail_pos, part, outcome))
-    except KeyboardInterrupt:
-        cause = "interrupted"
+    return parts
+
+
+def _timed(search, part: Partition, m: Model, init_state, deadline, budget, cancel):
+    t0 = time.monotonic()
+    outcome = search(part, m, init_state, deadline=deadline, memory_limit=budget, cancel=cancel)
+    return part, outcome, time.monotonic() - t0
+
+
+def _run_serial(parts, job, outcomes: list, workers: int) -> None:
+    for part in parts:
+        outcomes.append(job(part))
+        if outcomes[-1][1].cause == "time":
+            return
+
+
+def _run_parallel(parts, job, outcomes: list, workers: int) -> None:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="histcheck") as pool:
+        futures = [pool.submit(job, part) for part in parts]
+        try:
+            for future in futures:
+                outcomes.append(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, started: float,
+              style: str | None) -> Result:
+    """One verdict from the keys': invalid if any key is, unknown (with a cause) if any gave up, else valid."""
+    results = [_key_result(part, outcome, seconds) for part, outcome, seconds in outcomes]
+    failures = sorted(((o.fail_pos, i) for i, (_, o, _) in enumerate(outcomes) if o.valid is False))
+    for _, outcome, _ in outcomes:
+        if outcome.valid is None and cause is None:
+            cause = outcome.cause
     valid: Any = True
     if failures:
         valid = False
-    elif cause is not None or len(results) < len(parts):
+    elif cause is not None or len(outcomes) < len(parts) or any(o.valid is None for _, o, _ in outcomes):
         valid = UNKNOWN
         cause = cause or "time"
     failure = None
     if failures:
-        failures.sort(key=lambda f: f[0])
-        _, part, outcome = failures[0]
+        part, outcome, _ = outcomes[failures[0][1]]
         failure = build_failure(part, outcome, m)
-    order = {id(p): i for i, p in enumerate(parts)}
-    del order
-    return Result(valid=valid, model=m.name, init=init_value, ops=len(calls), cause=cause if valid == UNKNOWN
-                  else None, failure=failure, keys=results, analyzer=f"wgl-{engine}",
-                  seconds=time.monotonic() - started, notes=_notes(m, style, parts))
+    return Result(valid=valid, model=m.name, init=init_value, ops=len(calls),
+                  cause=cause if valid == UNKNOWN else None, failure=failure, keys=results,
+                  analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=_notes(m, style, parts))
 
 
 def _engine(name: str):
     if name == "reference":
-        def run(part, m, init_state, *, deadline=None, memory_limit=None) -> SearchOutcome:
-            return search_reference(part, m, init_state, deadline=deadline)
+        def run(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
+            return search_reference(part, m, init_state, deadline=deadline, cancel=cancel)
         return run
     if name == "kernel":
         from .search import search_kernel
@@ -111,11 +152,6 @@ def _key_result(part, outcome: SearchOutcome, seconds: float) -> KeyResult:
     valid = UNKNOWN if outcome.valid is None else outcome.valid
     return KeyResult(key=part.key, valid=valid, ops=len(part.all_calls), cause=outcome.cause,
                      states=outcome.states, explored=outcome.explored, seconds=seconds, analyzer=outcome.engine)
-
-
-def _locate(history: History, call) -> None:
-    """Calls remember no path; errors raised while preparing them get the history's source."""
-    return None
 
 
 def _notes(m: Model, style: str | None, parts) -> list[str]:

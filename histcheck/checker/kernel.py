@@ -65,7 +65,7 @@ def _focus(nxt, ent_ret, ent_call, foot, head):
     return -1 if x == -1 else foot[ent_call[x]]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, table,
                nxt, prv, bits, hreg, stack_e, stack_s, best,
                slots, arena_bits, arena_state, arena_hash,

@@ -45,14 +45,14 @@ class SearchOutcome:
 
 
 def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
-                     stuck_limit: int = 64, cut: float | None = None) -> SearchOutcome:
+                     stuck_limit: int = 64, cut: float | None = None, cancel=None) -> SearchOutcome:
     """Decide one partition with the plain-Python search (see the module docstring)."""
     entries = make_entries(part, {}, cut)
-    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit)
+    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel)
 
 
 def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
-            stuck_limit: int) -> SearchOutcome:
+            stuck_limit: int, cancel=None) -> SearchOutcome:
     E = len(ent.ent_call)
     head = E
     nxt = list(range(1, E + 1)) + [0]
@@ -109,8 +109,11 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         if n_ok_done == ent.n_ok:
             return SearchOutcome(True, explored=explored, states=len(memo))
         explored += 1
-        if deadline is not None and explored % 4096 == 0 and time.monotonic() > deadline:
-            return SearchOutcome(None, "time", explored=explored, states=len(memo))
+        if explored % 4096 == 0:
+            if deadline is not None and time.monotonic() > deadline:
+                return SearchOutcome(None, "time", explored=explored, states=len(memo))
+            if cancel is not None and cancel.is_set():
+                return SearchOutcome(None, "interrupted", explored=explored, states=len(memo))
         if e == -1 or ent_ret[e]:
             pos = ent_pos[e] if e != -1 else 1 << 62
             if pos > fail_pos:

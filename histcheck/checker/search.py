@@ -86,7 +86,7 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
 
 def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                   memory_limit: int | None = None, stuck_limit: int = 64, cut: float | None = None,
-                  slice_steps: int = SLICE_STEPS) -> SearchOutcome:
+                  slice_steps: int = SLICE_STEPS, cancel=None) -> SearchOutcome:
     """Decide one partition with the numba kernel; same answers as ``search_reference``."""
     kinds: dict[Hashable, int] = {}
     entries = make_entries(part, kinds, cut)
@@ -114,6 +114,8 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                 a.grow_memo(memory_limit, table.nbytes)
             if deadline is not None and time.monotonic() > deadline:
                 return _gave_up("time", a, table)
+            if cancel is not None and cancel.is_set():
+                return _gave_up("interrupted", a, table)
     except MemoryBudget:
         return _gave_up("memory", a, table)
     explored = int(a.regs[K.R_STEPS])
