@@ -63,6 +63,7 @@ class Row:
     trace_bytes: int | None
     rss_bytes: int
     rss_method: str
+    search_s: float
 
 
 def verdict_of(result: histcheck.Result) -> str:
@@ -96,7 +97,7 @@ def measure(entry: Entry, partition: bool, repeat: int, time_limit: float | None
     trace_bytes = tracemalloc_peak(run)[0] if trace and first_s < slow else None
     return Row(entry.path, len(history), result.ops, verdict_of(result), entry.linearizable,
                match_of(result, entry.linearizable), parse_s, check_s, runs,
-               sum(k.states for k in result.keys), trace_bytes, rss.delta, rss.method)
+               sum(k.states for k in result.keys), trace_bytes, rss.delta, rss.method, result.seconds)
 
 
 def run_group(name: str, args: argparse.Namespace) -> list[Row]:
@@ -176,7 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--group", action="append", choices=list(GROUPS), help="repeatable; default: all")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per file (median)")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per kv-one check before unknown")
-    p.add_argument("--slow", type=float, default=2.0, help="checks slower than this (s) are timed once")
+    p.add_argument("--slow", type=float, default=5.0, help="checks slower than this (s) are timed once")
     p.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
     p.add_argument("--no-analyze", action="store_true", help="skip the whole-process analyze timing")
     p.add_argument("--analyze-file", default=ANALYZE_FILE, help="manifest path for the analyze timing")
