@@ -61,6 +61,8 @@ def test_timeline_marks_the_failure_counterexample_and_linearization(cas_failure
     first = points[0][0]
     assert data["states"][first][0] == "0"
     assert data["nemesis"] and all(a <= b for a, b, _ in data["nemesis"])
+    pending = {(data["procs"][ops["lane"][i]], ops["iidx"][i]) for i in mark["pending"]}
+    assert ("77", 463) in pending  # the crashed cas [1 1] the explanation names
 
 
 @needs_corpus

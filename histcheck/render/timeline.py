@@ -187,7 +187,15 @@ def _failure_marks(calls: list, result: Any, ce: Any) -> dict | None:
     ctx_ids = [i for i in (by_invoke.get((op.index, _pkey(op.process))) for op in getattr(ce, "context", None) or []
                            if op.type == "invoke") if i is not None and i not in ce_ids]
     return {"op": failing, "ce": ce_ids, "ctx": ctx_ids, "lin": _points(calls, [i for i in lin if i is not None]),
-            "reason": _first_reason(failure), "states": sorted({c.state for c in failure.configs})[:8]}
+            "reason": _first_reason(failure), "states": sorted({c.state for c in failure.configs})[:8],
+            "pending": _pending(failure, by_invoke, failing)}
+
+
+def _pending(failure: Any, by_invoke: dict, failing: int) -> list[int]:
+    """Calls still pending in some candidate state when the failing operation returned (the "why" operations)."""
+    ids = {by_invoke.get((d.get("invoke_index"), _pkey(d.get("process"))))
+           for config in failure.configs for d in config.pending}
+    return sorted(i for i in ids if i is not None and i != failing)
 
 
 def _pkey(process: Any) -> str:
