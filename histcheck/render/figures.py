@@ -215,11 +215,13 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
     for a, b, label in _nemesis(history, lo, hi):
         ax.axvspan(a, b, color="#888888", alpha=0.15, lw=0)
         ax.text(a, len(procs) - 0.3, f"nemesis {label}"[:40], fontsize=7, color="#444")
+    pending = {(d.get("invoke_index"), str(d.get("process"))) for cfg in failure.configs for d in cfg.pending}
+    marks = {"ce": ce_keys, "ctx": ctx_keys, "pending": pending}
     for c in shown:
         if c.process in lane:
-            who = (c.invoke.index, str(c.process))
-            _bar(ax, c, lane[c.process], pos, hi, c is fail_call, who in ce_keys, who in ctx_keys,
-                 min_label=(hi - lo) / 45)
+            style = _style(c, fail_call, marks)
+            end = pos[id(c.complete)] if c.complete is not None else hi + 1
+            _bar(ax, c, lane[c.process], pos[id(c.invoke)], end, style, min_label=(hi - lo) / 45)
     ax.set_yticks(range(len(procs)), [f"process {p}" for p in procs])
     ax.set_ylim(-0.7, len(procs) - 0.1)
     ax.invert_yaxis()
@@ -264,27 +266,35 @@ def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str]]:
     return [(max(a, lo), min(b, hi), label) for a, b, label in nemesis_intervals(history) if b >= lo and a <= hi]
 
 
-def _bar(ax: Any, c: Any, y: int, pos: dict, hi: int, failing: bool, in_ce: bool, in_ctx: bool = False,
-         min_label: float = 0.0) -> None:
+# edge colour, width and line style of a bar, by what it is to the failure
+STYLES = {"failing": ("#d62728", 2.5, "-"), "ce": ("#7b3fe4", 1.8, "-"), "ctx": ("#7b3fe4", 1.8, "--"),
+          "pending": ("#d62728", 1.2, ":"), "": ("#666666", 0.5, "-")}
+
+
+def _style(c: Any, fail_call: Any, marks: dict[str, set]) -> str:
+    if c is fail_call:
+        return "failing"
+    who = (c.invoke.index, str(c.process))
+    return next((name for name in ("ce", "ctx", "pending") if who in marks[name]), "")
+
+
+def _bar(ax: Any, c: Any, y: int, start: int, end: int, style: str, min_label: float = 0.0) -> None:
     from ..values import show
-    start = pos[id(c.invoke)]
-    end = pos[id(c.complete)] if c.complete is not None else hi + 1
-    edge = "#d62728" if failing else ("#7b3fe4" if in_ce or in_ctx else "#666666")
+    edge, width, line = STYLES[style]
     ax.barh(y, max(end - start, 0.3), left=start, height=0.6, color=BAR_COLORS.get(c.status, "#ddd"),
-            edgecolor=edge, linewidth=2.5 if failing else (1.8 if in_ce or in_ctx else 0.5),
-            linestyle="--" if in_ctx and not in_ce else "-")
+            edgecolor=edge, linewidth=width, linestyle=line)
+    if end - start < min_label and not style:
+        return  # too narrow to label at this scale: the tooltip in timeline.html has it
     value = show(c.value)
     text = f"{c.f} {value if len(value) < 24 else value[:22] + '…'}"
-    if end - start < min_label and not (failing or in_ce or in_ctx):
-        return  # too narrow to label at this scale: the tooltip in timeline.html has it
     ax.text(start + 0.2, y + 0.12, text, fontsize=7, clip_on=True,
-            color="#d62728" if failing else "#111", weight="bold" if failing else "normal")
+            color="#d62728" if style == "failing" else "#111", weight="bold" if style == "failing" else "normal")
 
 
 def _window_title(failure: Any) -> str:
     from ..explain.sentences import describe
     return (f"Anomaly window: {describe(failure.op)} cannot be linearized (red)\n"
-            f"minimal counterexample outlined in purple (dashed: the writes of the values it read); grey: nemesis")
+            f"purple: minimal counterexample (dashed: writes of values read) · dotted red: pending · grey: nemesis")
 
 
 def draw_all(history: History, result: Any, counterexample: Any, out_dir: Path) -> list[Path]:
