@@ -141,6 +141,15 @@ def edn_format_count(path: Path, limit: int) -> int:
     return len(edn_format.loads_all(text))
 
 
+def make_op_floor(n: int) -> int:
+    """``history.make_op`` alone on ready-made fields: the part of reading that no parser can save."""
+    from histcheck.history import make_op
+    fields = {"index": 0, "time": 1, "type": Keyword("ok"), "process": 3, "f": Keyword("read"), "value": 2}
+    for i in range(n):
+        make_op(fields, position=i, line=i, path="x")
+    return n
+
+
 def corpus_count() -> int:
     return sum(len(formats.load(p)) for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix in
                (".edn", ".log", ".txt"))
@@ -159,6 +168,8 @@ def main() -> None:
             detected = formats.detect(path)
             rows.append((f"histcheck {label} [{detected}]",
                          *best(lambda p=path: len(formats.load(p)), args.repeat)))
+        rows.append(("floor: history.make_op alone (no parsing)", *best(lambda: make_op_floor(args.ops),
+                                                                        args.repeat)))
         edn_file = files["edn stream (Jepsen history.edn)"]
         rows.append(("edn_format (ply) on the same history.edn",
                      *best(lambda: edn_format_count(edn_file, args.edn_format_ops), 1)))
