@@ -1,8 +1,10 @@
 """Lines in, with their numbers: the one place where files are opened and bytes become text.
 
 Every reader works line by line, so that a history of any size streams through in linear time, and every error
-can say on which line it happened.  Decoding happens here, per line, so that a file that is not UTF-8 is reported
-at the first bad line instead of as a ``UnicodeDecodeError`` from deep inside a parser.
+can say on which line it happened.  Files are opened as UTF-8 text split on "\n" only (decoding in C, in big
+chunks, is the cheapest way to get lines); if a file turns out not to be UTF-8, ``utf8_error`` rereads it as
+bytes to name the first bad line, so the user never sees a ``UnicodeDecodeError`` from deep inside a parser.
+Lines given as bytes are decoded one by one, with the same kind of error.
 """
 from __future__ import annotations
 
