@@ -383,6 +383,21 @@ def test_deep_nesting_is_an_input_error_not_a_crash() -> None:
         assert err.line == 1 and "nested too deeply" in err.message
 
 
+def test_crlf_line_ends_and_byte_order_mark(tmp_path: Path) -> None:
+    files = {"a.edn": '\ufeff[{:type :invoke, :process 0, :f :read, :value nil}\r\n'
+                      ' {:type :ok, :process 0, :f :read, :value "a\r\nb"}]\r\n',
+             "b.log": "INFO  jepsen.util - 0\t:invoke\t:read\tnil\r\nINFO  jepsen.util - 0   :ok   :read   3\r\n",
+             "c.jsonl": '{"type": "invoke", "process": 0, "f": "r", "value": 1}\r\n\r\n'}
+    seen = {}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_bytes(text.encode())
+        history = formats.load(path)
+        seen[name] = (history.format, [(op.line, op.value) for op in history.ops])
+    assert seen == {"a.edn": ("edn", [(1, None), (2, "a\r\nb")]), "b.log": ("jepsen-log", [(1, None), (2, 3)]),
+                    "c.jsonl": ("jsonl", [(1, 1)])}
+
+
 def test_unknown_format_names() -> None:
     assert "one of" in str(error_of(formats.loads, "", "yaml"))
     assert "one of" in str(error_of(formats.dumps, History([]), "jepsen-log"))
