@@ -238,12 +238,8 @@ class NamespaceNetwork(Network):
 def start_reaper(tag: str) -> subprocess.Popen:
     """A detached shell that removes this run's namespaces and link if the runner dies without cleaning up
     (SIGKILL); the runner kills it after its own teardown."""
-    pid = os.getpid()
-    script = (f"while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; "
-              f"for ns in $(ip netns list | awk '{{print $1}}' | grep '^{tag}-'); do ip netns del $ns; done; "
-              f"ip link del {tag}c 2>/dev/null; exit 0")
-    return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return procs.start_reaper(f"for ns in $(ip netns list | awk '{{print $1}}' | grep '^{tag}-'); "
+                              f"do ip netns del $ns; done; ip link del {tag}c 2>/dev/null")
 
 
 def _ip(*args: str) -> None:
@@ -432,9 +428,12 @@ def own_processes(pid: int) -> list[str]:
 
 
 def wait_until_gone(pid: int, timeout: float = 10) -> bool:
-    """Wait until nothing of the run of ``pid`` is left (processes, namespaces, links)."""
-    return procs.wait_until(lambda: not own_processes(pid) and not (is_root() and leftovers(pid)), timeout,
-                            interval=0.2)
+    """Wait until nothing of the run of ``pid`` is left (processes, namespaces, links, node data)."""
+    import glob
+    import tempfile
+    data = os.path.join(tempfile.gettempdir(), f"histcheck-{pid}-*")
+    return procs.wait_until(lambda: not own_processes(pid) and not (is_root() and leftovers(pid))
+                            and not glob.glob(data), timeout, interval=0.2)
 
 
 def _can_connect(port: int, host: str = "127.0.0.1") -> bool:

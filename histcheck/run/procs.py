@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +110,49 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def start_reaper(script: str) -> subprocess.Popen:
+    """A detached shell that waits for this process to die and then runs ``script`` (undoing what a SIGKILLed
+    runner could not); whoever starts it kills it after a normal teardown."""
+    loop = f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.5; done; {script}; exit 0"
+    return subprocess.Popen(["sh", "-c", loop], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+WORK_DIR_RE = re.compile(r"^histcheck-(\d+)-[A-Za-z0-9_]{8}$")
+
+
+def make_work_dir(cleanup: "Cleanup") -> str:
+    """A private directory for node data, removed at cleanup, or by a reaper if the runner is SIGKILLed;
+    stale ones of dead runners are swept first."""
+    sweep_work_dirs()
+    path = tempfile.mkdtemp(prefix=f"histcheck-{os.getpid()}-")
+    reaper = start_reaper(f"rm -rf '{path}'")
+    cleanup.add("work dir", lambda: (shutil.rmtree(path, ignore_errors=True), kill(reaper)))
+    return path
+
+
+def sweep_work_dirs() -> list[str]:
+    """Remove node data directories left by runners that no longer exist."""
+    root = tempfile.gettempdir()
+    removed = []
+    for name in os.listdir(root):
+        m = WORK_DIR_RE.match(name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Cleanup:

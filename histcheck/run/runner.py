@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -157,8 +155,7 @@ class Runner:
         network = choose_network(self.options.network)
         if isinstance(network, ProxyNetwork):
             network.log_dir = self.store.log_dir
-        work_dir = tempfile.mkdtemp(prefix=f"histcheck-{os.getpid()}-")
-        self.cleanup.add("work dir", lambda: shutil.rmtree(work_dir, ignore_errors=True))
+        work_dir = procs.make_work_dir(self.cleanup)
         self.db = make_db(self.options, network, work_dir, self.store.log_dir)
         self.cleanup.add("db", self.db.teardown)
         self.db.setup()
