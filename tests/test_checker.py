@@ -235,14 +235,27 @@ def test_memory_budget_gives_unknown_with_cause() -> None:
 
 
 def _many_crashed_writes(n: int) -> History:
-    """n writes that all crash, then a read nobody wrote: every subset of the writes has to be tried."""
+    """n writes that all crash, then reads of 1, 2, ..., n one after another, then of 1 again.
+
+    Every value is read, so no crashed write can be dropped; before each read any subset of the other writes may
+    already have happened, so the search must try exponentially many subsets before it can say no.
+    """
     events = []
     for p in range(n):
         events.append((p, "invoke", "write", p + 1))
     for p in range(n):
         events.append((p, "info", "write", p + 1))
-    events += [(100, "invoke", "read", None), (100, "ok", "read", 999)]
+    for i, v in enumerate(list(range(1, n + 1)) + [1]):
+        events += [(100 + i, "invoke", "read", None), (100 + i, "ok", "read", v)]
     return h(*events)
+
+
+def test_crashed_writes_nobody_reads_are_dropped() -> None:
+    events = [(p, "invoke", "write", p + 1) for p in range(30)] + [(p, "info", "write", p + 1) for p in range(30)]
+    events += [(100, "invoke", "read", None), (100, "ok", "read", 5), (101, "invoke", "read", None),
+               (101, "ok", "read", 999)]
+    result = histcheck.check(h(*events), model="register", init=0, time_limit=10)
+    assert result.valid is False and result.failure.op["index"] == 63
 
 
 def test_cas_value_that_is_not_a_pair_is_rejected() -> None:

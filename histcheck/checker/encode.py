@@ -44,7 +44,8 @@ class Partition:
 
 
 def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
-    """Ask the model for each call's input; drop the calls it says cannot matter."""
+    """Ask the model for each call's input; drop the calls it says cannot matter (``prepare`` returned None, or a
+    crashed call the model calls useless)."""
     kept: list[Call] = []
     inputs: list[Hashable] = []
     for call in calls:
@@ -53,6 +54,12 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
             continue
         kept.append(call)
         inputs.append(op)
+    useless = model.useless_if_crashed(inputs)
+    if useless is not None:
+        keep = [not (c.crashed and useless(op)) for c, op in zip(kept, inputs)]
+        if not all(keep):
+            kept = [c for c, k in zip(kept, keep) if k]
+            inputs = [op for op, k in zip(inputs, keep) if k]
     footprints = [model.footprint(op) for op in inputs]
     if all(f is None for f in footprints):
         footprints = None

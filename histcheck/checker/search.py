@@ -17,7 +17,7 @@ from . import kernel as K
 from .encode import Partition, StateTable, make_entries
 from .reference import SearchOutcome
 
-SLICE_STEPS = 1 << 21
+SLICE_STEPS = 1 << 19
 INITIAL_MEMO = 1 << 12
 
 

@@ -116,6 +116,16 @@ class Model:
         """
         return None
 
+    def useless_if_crashed(self, inputs: list[Hashable]) -> Callable[[Hashable], bool] | None:
+        """Optionally, a test for crashed inputs that can never help a linearization, so the search may drop them.
+
+        A crashed operation may take effect or not; when taking effect can only lead to states in which nothing
+        more is possible than without it, "not at all" is always at least as good.  For a register, a crashed
+        write of a value nobody ever reads is such an operation: thirty of them crashed at once would otherwise
+        cost the search 2^30 subsets.
+        """
+        return None
+
     def footprint(self, op: Hashable) -> Hashable | None:
         """The part of the state ``op`` touches, or None for all of it.
 

@@ -15,7 +15,7 @@ histcheck picks ``absent`` when the initial value is ``nil`` and ``unknown`` oth
 """
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from ..history import Call
 from ..values import freeze, show
@@ -61,6 +61,19 @@ class Register(Model):
 
     def is_pure(self, op: tuple) -> bool:
         return op[0] == "read"
+
+    def useless_if_crashed(self, inputs: list) -> Callable[[tuple], bool]:
+        """A crashed write (or cas) whose new value no read and no cas ever expects: in the state it leaves, only
+        writes succeed, and they succeed from any state, so leaving it out never loses a linearization."""
+        observed = {op[1] for op in inputs if op[0] in ("read", "cas")}
+
+        def useless(op: tuple) -> bool:
+            if op[0] == "write":
+                return op[1] not in observed
+            if op[0] == "cas":
+                return op[2] not in observed
+            return False
+        return useless
 
 
 class CasRegister(Register):
