@@ -41,7 +41,6 @@ from .lines import LineSource, text_lines
 # ---------------------------------------------------------------------------------------------------------------
 # Fast path: one flat op map per line, split with str methods (much cheaper per line than any regex).
 
-_SLOW_CHARS = ("{", "}", "#", ";", "\\", "(", ")")   # inside a map body, these need the real parser
 _VECTOR_TOKENS = re.compile(r"\[|\]|[^\s,\[\]]+")
 _INT = re.compile(r"[+-]?\d+N?\Z")
 _FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?\Z")
@@ -191,15 +190,13 @@ def _group_vectors(tokens: list[str]) -> list[str]:
 
 
 _BLANKS = " \t\r\n,"
-
-
 _SPACE = itertools.repeat(" ")
 _ONE = itertools.repeat(1)
 
 
 def _hot_unsafe(body: str) -> bool:
-    """Whether a map body holds anything the hot loop's split cannot take (maps, sets, tags, comments, escapes,
-    lists)."""
+    """Whether a map body holds anything that splitting with ``str`` methods cannot take (maps, sets, tags,
+    comments, escapes, lists): then the complete parser reads the line."""
     return ("{" in body or "}" in body or "#" in body or ";" in body or "\\" in body or "(" in body
             or ")" in body)
 
@@ -225,9 +222,8 @@ def _split_line(line: str) -> tuple[str | None, str, str | None] | None:
     if s[:1] != "{" or s[-1:] != "}":
         return None
     body = s[1:-1]
-    for ch in _SLOW_CHARS:
-        if ch in body:
-            return None
+    if _hot_unsafe(body):
+        return None
     return opened, body, closed
 
 
