@@ -84,34 +84,38 @@ def make_op(fields: dict, *, position: int, line: int | None = None, path: str |
     Parsers call this for each event so that every format reports missing or unknown fields the same way.
     """
     get = fields.get
-    op_type = get("type")
+    op_type = _TYPE_NAMES.get(get("type"))     # plain interned str, whether the key held a Keyword or a str
     if op_type is None:
-        raise HistoryError("operation has no :type", path=path, line=line,
+        raw = get("type")
+        if raw is None:
+            raise HistoryError("operation has no :type", path=path, line=line,
+                               expected="one of :invoke, :ok, :fail, :info")
+        raise HistoryError(f"unknown :type {raw!r}", path=path, line=line,
                            expected="one of :invoke, :ok, :fail, :info")
-    op_type = str.__str__(op_type) if isinstance(op_type, str) else op_type
-    if op_type not in TYPES:
-        raise HistoryError(f"unknown :type {op_type!r}", path=path, line=line,
-                           expected="one of :invoke, :ok, :fail, :info")
-    if "process" not in fields:
-        raise HistoryError("operation has no :process", path=path, line=line,
-                           expected="an integer process or :nemesis")
-    process = get("process")
-    if isinstance(process, str):
-        process = str.__str__(process)
+    process = get("process", _MISSING)
+    if process.__class__ is not int:
+        if process is _MISSING:
+            raise HistoryError("operation has no :process", path=path, line=line,
+                               expected="an integer process or :nemesis")
+        if isinstance(process, str):
+            process = str.__str__(process)
     f = get("f")
-    if isinstance(f, str):
-        f = str.__str__(f)
+    if f.__class__ is not str and isinstance(f, str):
+        f = _F_NAMES.get(f) or _F_NAMES.setdefault(f, str.__str__(f))
     index = get("index")
     if index is None:
         index = position
-    elif not isinstance(index, int):
+    elif index.__class__ is not int and not isinstance(index, int):
         raise HistoryError(f":index {index!r} is not an integer", path=path, line=line, expected="an integer")
     extra = None
-    if len(fields) > 6 or any(k not in _CORE for k in fields):
+    if not _CORE.issuperset(fields):
         extra = {k: v for k, v in fields.items() if k not in _CORE}
-    return Op(op_type, process, f, get("value"), index=index, time=get("time"), extra=extra or None, line=line)
+    return Op(op_type, process, f, get("value"), index=index, time=get("time"), extra=extra, line=line)
 
 
+_TYPE_NAMES = {name: name for name in TYPES}
+_F_NAMES: dict[str, str] = {}
+_MISSING = object()
 _CORE = frozenset(("type", "process", "f", "value", "index", "time"))
 
 

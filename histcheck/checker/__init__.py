@@ -59,6 +59,7 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     parts = _partitions(history, calls, style, m)
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if len(parts) >= PARALLEL_FROM_KEYS else 1
+    workers = max(1, min(workers, len(parts)))
     budget = memory_limit // max(1, workers) if memory_limit is not None else None
     search = _engine(engine)
     cancel = threading.Event()

@@ -67,7 +67,8 @@ class _Arrays:
 
     def grow_memo(self, memory_limit: int | None, other_bytes: int) -> None:
         cap = len(self.arena_state) * 2
-        projected = cap * (self.W * 8 + 4 + 8) + cap * 2 * 8 + other_bytes
+        # while the arena is copied the old and the new arrays both exist: that is the peak to keep under the cap
+        projected = cap * (self.W * 8 + 4 + 8) + cap * 2 * 8 + self.memo_bytes + other_bytes
         if memory_limit is not None and projected > memory_limit:
             raise MemoryBudget()
         count = int(self.regs[K.R_MEMO])
@@ -106,16 +107,16 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                                 a.arena_hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                return _gave_up("time", a, table)
+            if cancel is not None and cancel.is_set():
+                return _gave_up("interrupted", a, table)
             if code == K.NEED_ROW:
                 table.fill(int(a.regs[K.R_NEED]), int(a.regs[K.R_NEEDK]))
                 if memory_limit is not None and table.nbytes + a.memo_bytes > memory_limit:
                     raise MemoryBudget()
             elif code == K.MEMO_FULL:
                 a.grow_memo(memory_limit, table.nbytes)
-            if deadline is not None and time.monotonic() > deadline:
-                return _gave_up("time", a, table)
-            if cancel is not None and cancel.is_set():
-                return _gave_up("interrupted", a, table)
     except MemoryBudget:
         return _gave_up("memory", a, table)
     explored = int(a.regs[K.R_STEPS])
