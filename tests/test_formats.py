@@ -207,6 +207,13 @@ def test_edn_map_spread_over_lines_reports_its_first_line() -> None:
     assert [op.line for op in ops] == [1, 6] and ops[0].value == "two\nlines"
 
 
+def test_escapes_in_the_last_value_are_unescaped() -> None:
+    """The hot loop converts a last ``:value`` on its own; a string with escapes must still be unescaped."""
+    for written, value in (('"\\u001f"', "\x1f"), ('"a\\nb"', "a\nb"), ('"x\\\\"', "x\\"), ('"q\\"r"', 'q"r')):
+        text = "{:index 0, :time 5, :type :invoke, :process 0, :f :w, :value " + written + "}\n"
+        assert ops_of(text)[0].value == value, written
+
+
 def test_edn_keys_become_plain_strings() -> None:
     (op,) = ops_of('{:type :ok, :process 0, :f :read, :value {:a 1}, :error [:timeout "x"]}\n')
     assert list(op.extra) == ["error"] and type(list(op.extra)[0]) is str
@@ -433,7 +440,9 @@ def test_porcupine_kv_writer_round_trip() -> None:
 
 NAMES = st.builds(str.__add__, st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
                   st.text("abcdefghijklmnopqrstuvwxyz0123456789-?!*", max_size=7))
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+# Any text, and text made of the characters that matter to EDN, JSON and our line splitting.
+TEXT = st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+                 st.text('ab\\"\n\t\x1f, :{}[]()#;', max_size=8))
 ATOMS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-10, 10),
                   st.floats(allow_nan=False), TEXT, NAMES.map(Keyword),
                   NAMES.filter(lambda n: n not in ("nil", "true", "false")).map(Symbol))

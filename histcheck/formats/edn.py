@@ -88,8 +88,8 @@ def _fast_value(text: str) -> Any:
         raise _NotFast(text)
     first = text[0]
     if first == '"':
-        if len(text) < 2 or text[-1] != '"' or text.count('"') != 2:
-            raise _NotFast(text)
+        if len(text) < 2 or text[-1] != '"' or text.count('"') != 2 or "\\" in text:
+            raise _NotFast(text)  # not one plain string: escapes are the parser's job
         return text[1:-1]
     if first == "[":
         return _fast_vector(text)
