@@ -79,6 +79,8 @@ class _KeyCache(dict):
     def __missing__(self, text: str) -> str:
         if text[:1] != ":" or not _KEYWORD_NAME.match(text, 1):
             raise _NotFast(text)
+        if len(self) > _CACHE_LIMIT:
+            self.clear()
         name = self[text] = text[1:]
         return name
 
