@@ -3,11 +3,12 @@
 Real Jepsen histories run to millions of ops, so reading must not be the slow part of checking one.  This script
 writes synthetic histories shaped like the real thing -- a Jepsen >= 0.2 ``history.edn`` of a compare-and-set
 register (one ``{:index .., :time .., :type .., :process .., :f .., :value ..}`` per line, nemesis events,
-``:error`` on crashed ops), a set workload (a new value in every op), the register ops as a Knossos-style vector without index or time, as JSON lines, a JSON
-array, a Jepsen log (with timestamps, thread names and unrelated lines in between) and a Porcupine kv file --
-then times ``histcheck.formats.load`` on each (best of ``--repeat`` runs, wall and CPU time), and edn_format on
-a slice of the EDN file (it is too slow for all of it).  The corpus in ../shared/corpus, when present, is timed
-too.
+``:error`` on crashed ops), a set workload (a new value in every op), the register ops as a Knossos-style vector
+without index or time, as JSON lines, a JSON array, a Jepsen log (with timestamps, thread names and unrelated
+lines in between) and a Porcupine kv file -- then times ``histcheck.formats.load`` on each (best of ``--repeat``
+runs, wall and CPU time), ``history.make_op`` alone (the floor no parser can go below), and edn_format on a
+slice of the EDN file (it is too slow for all of it).  The corpus in ../shared/corpus, when present, is timed
+too.  The machine is shared: compare rows of one run, and prefer the CPU column when the load is high.
 
     .venv/bin/python benchmarks/parse_speed.py [--ops 200000] [--repeat 3]
 """
