@@ -25,8 +25,8 @@ from .lines import LineSource
 
 MARKERS = ("jepsen.util - ", "jepsen.util: ")
 _CACHE_LIMIT = 100_000
-_PROCESS = re.compile(r"(?:\d+|:[^\s:][^\s]*)(?:\t| +)")
-_FIELDS = re.compile(r"(\S+)(?:\t| +)(\S+)(?:\t| +)(\S+)(?:\t| +|\Z)(.*)", re.S)
+_PROCESS = re.compile(r"(?:\d+|:[^\s:]\S*)[\t ]")
+_FIELDS = re.compile(r"(\S+)[\t ]+(\S+)[\t ]+(\S+)(?:[\t ]+|\Z)(.*)", re.S)
 
 
 def op_text(line: str) -> str | None:
