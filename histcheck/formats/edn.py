@@ -244,7 +244,7 @@ _TOKEN = re.compile(r"""
     | (?P<char>\\(?:u[0-9A-Fa-f]{4}|newline|space|tab|return|formfeed|backspace|[^\s]))
     | (?P<atom>[^\s,()\[\]{}"\\;\#][^\s,()\[\]{}"\\;]*)
 """, re.X)
-_STRING_REST = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r", "formfeed": "\f", "backspace": "\b"}
@@ -310,27 +310,30 @@ class _Parser:
             if kind is None:
                 continue
             if kind == "strstart":
-                return "str", self._long_string(), self.lineno
+                start_line = self.lineno
+                return "str", self._long_string(), start_line
             return kind, m.group(), self.lineno
 
     def _long_string(self) -> str:
-        """A string that goes on past the end of its line: gather lines until its closing quote."""
+        """A string that goes on past the end of its line: gather lines until its closing quote.
+
+        Every line but the last ends with its newline, so a backslash never escapes across lines and each new
+        line can be searched for the closing quote on its own: linear in the string's length.
+        """
         start_line = self.lineno
         chunks = [self.text[self.pos - 1:]]
         while True:
             line = self.source.next_line()
             if line is None:
                 raise self.error("unterminated string", line=start_line, expected='a closing "')
-            chunks.append(line)
-            if '"' not in line:
+            m = _STRING_END.match(line)
+            if m is None:
+                chunks.append(line)
                 continue
-            joined = "".join(chunks)
-            m = _STRING_REST.match(joined)
-            if m is not None:
-                consumed_before = len(joined) - len(line)
-                self.load(line, self.source.lineno)
-                self.pos = m.end() - consumed_before
-                return m.group()
+            chunks.append(line[:m.end()])
+            self.load(line, self.source.lineno)
+            self.pos = m.end()
+            return "".join(chunks)
 
     # -- values ------------------------------------------------------------------------------------------------
     def read(self, token: tuple[str, str, int], *, top: bool = False) -> Any:
@@ -442,7 +445,8 @@ class _Parser:
         try:
             return _ESCAPE.sub(_unescape, body)
         except KeyError as exc:
-            raise self.error(f"unknown escape \\{exc.args[0]} in a string", line=line,
+            char = exc.args[0] if exc.args[0].isprintable() else repr(exc.args[0])[1:-1]
+            raise self.error(f"unknown escape \\{char} in a string", line=line,
                              expected='one of \\" \\\\ \\n \\t \\r \\b \\f \\uXXXX') from None
 
     def _char(self, text: str) -> str:
