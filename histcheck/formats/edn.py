@@ -445,8 +445,9 @@ class _Parser:
         try:
             return _ESCAPE.sub(_unescape, body)
         except KeyError as exc:
-            char = exc.args[0] if exc.args[0].isprintable() else repr(exc.args[0])[1:-1]
-            raise self.error(f"unknown escape \\{char} in a string", line=line,
+            char = exc.args[0]
+            what = f"\\{char}" if char.isprintable() else f"a backslash before {char!r}"
+            raise self.error(f"unknown escape {what} in a string", line=line,
                              expected='one of \\" \\\\ \\n \\t \\r \\b \\f \\uXXXX') from None
 
     def _char(self, text: str) -> str:
