@@ -447,7 +447,7 @@ class _Parser:
         except KeyError as exc:
             char = exc.args[0]
             what = f"\\{char}" if char.isprintable() else f"a backslash before {char!r}"
-            raise self.error(f"unknown escape {what} in a string", line=line,
+            raise self.error(f"{what} in a string is not an escape EDN knows", line=line,
                              expected='one of \\" \\\\ \\n \\t \\r \\b \\f \\uXXXX') from None
 
     def _char(self, text: str) -> str:
