@@ -235,19 +235,30 @@ def test_memory_budget_gives_unknown_with_cause() -> None:
 
 
 def _many_crashed_writes(n: int) -> History:
-    """n writes that all crash, then reads of 1, 2, ..., n one after another, then of 1 again.
+    """n concurrent writes that all succeed, then a read of a value nobody wrote.
 
-    Every value is read, so no crashed write can be dropped; before each read any subset of the other writes may
-    already have happened, so the search must try exponentially many subsets before it can say no.
+    Before it can say no, the search has to try every order in which the writes could have happened: about
+    n * 2^(n-1) configurations, which no pruning of crashed or unread operations removes.
     """
-    events = []
-    for p in range(n):
-        events.append((p, "invoke", "write", p + 1))
-    for p in range(n):
-        events.append((p, "info", "write", p + 1))
-    for i, v in enumerate(list(range(1, n + 1)) + [1]):
-        events += [(100 + i, "invoke", "read", None), (100 + i, "ok", "read", v)]
+    events = [(p, "invoke", "write", p + 1) for p in range(n)] + [(p, "ok", "write", p + 1) for p in range(n)]
+    events += [(100, "invoke", "read", None), (100, "ok", "read", 999)]
     return h(*events)
+
+
+def test_thirty_writes_crashed_at_once_are_decided() -> None:
+    """The case that defeats Knossos and Porcupine: crashed writes whose values are all read later."""
+    n = 30
+    events = [(p, "invoke", "write", p + 1) for p in range(n)] + [(p, "info", "write", p + 1) for p in range(n)]
+    for i, v in enumerate([3, 3, 17, 8, 8, 30, 1]):
+        events += [(100 + i, "invoke", "read", None), (100 + i, "ok", "read", v)]
+    valid = histcheck.check(h(*events), model="register", init=0, time_limit=30)
+    assert valid.valid is True
+    events += [(200, "invoke", "read", None), (200, "ok", "read", 17)]     # 17 was overwritten by then
+    invalid = histcheck.check(h(*events), model="register", init=0, time_limit=30)
+    assert invalid.valid is False and invalid.failure.op["index"] == len(events) - 1
+    ref = histcheck.check(h(*events[:40] + events[60:]), model="register", init=0, engine="reference")
+    ker = histcheck.check(h(*events[:40] + events[60:]), model="register", init=0)
+    assert ref.valid == ker.valid
 
 
 def test_crashed_writes_nobody_reads_are_dropped() -> None:
@@ -331,3 +342,40 @@ def test_parallel_workers_give_the_same_answer() -> None:
     assert serial.failure.key == parallel.failure.key == 7
     assert [k.valid for k in sorted(serial.keys, key=lambda k: k.key)] == \
         [k.valid for k in sorted(parallel.keys, key=lambda k: k.key)]
+
+
+def brute_force(history: History, model_name: str, init) -> bool:
+    """The definition, by enumeration: some subset of the crashed calls plus all ok calls, in some order that
+    respects real time, is a legal sequential run of the model.  Only for tiny histories."""
+    import itertools
+    m = get_model(model_name).configure(init=init)
+    calls = history.calls()
+    inputs = [m.prepare(c) for c in calls]
+    live = [(c, op) for c, op in zip(calls, inputs) if op is not None]
+    ok = [x for x in live if not x[0].crashed]
+    crashed = [x for x in live if x[0].crashed]
+    for r in range(len(crashed) + 1):
+        for chosen in itertools.combinations(crashed, r):
+            group = ok + list(chosen)
+            for order in itertools.permutations(group):
+                if any(a[0].return_pos < b[0].call_pos for i, b in enumerate(order) for a in order[i + 1:]):
+                    continue
+                state = m.init_state(init)
+                for _, op in order:
+                    state = m.step(state, op)
+                    if isinstance(state, Inconsistent):
+                        break
+                else:
+                    return True
+    return False
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), seed=st.integers(0, 10**9), n=st.integers(1, 6),
+       processes=st.integers(1, 4), crash=st.sampled_from([0.0, 0.3, 0.6]))
+def test_kernel_matches_the_definition_on_tiny_histories(model: str, seed: int, n: int, processes: int,
+                                                         crash: float) -> None:
+    history = concurrent_history(model, seed, n, processes, crash)
+    expected = brute_force(history, model, INITS[model])
+    assert histcheck.check(history, model=model, init=INITS[model]).valid is expected
+    assert histcheck.check(history, model=model, init=INITS[model], engine="reference").valid is expected

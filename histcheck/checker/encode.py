@@ -37,6 +37,7 @@ class Partition:
     inputs: list[Hashable]
     all_calls: list[Call] = field(default_factory=list)
     footprints: list[Hashable] | None = None
+    blind: list[bool] | None = None
 
     @property
     def ok_count(self) -> int:
@@ -63,7 +64,8 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     footprints = [model.footprint(op) for op in inputs]
     if all(f is None for f in footprints):
         footprints = None
-    return Partition(key, kept, inputs, list(calls), footprints)
+    blind = [model.blind(op) for op in inputs]
+    return Partition(key, kept, inputs, list(calls), footprints, blind if any(blind) else None)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Entries:
     kind: np.ndarray        # int32[n]
     n_ok: int
     foot: np.ndarray        # int32[n]: footprint of each call, -1 for "the whole state"
+    blind: np.ndarray       # uint8[n]: 1 when the call's input is blind (see Model.blind)
 
 
 def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None = None) -> Entries:
@@ -112,7 +115,8 @@ def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None 
             ret_entry[i] = e
     if len(footprints) <= 1:
         foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
-    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()), foot)
+    blind = np.array([1 if b else 0 for b in part.blind] if part.blind else [0] * n, np.uint8)
+    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()), foot, blind)
 
 
 class StateTable:

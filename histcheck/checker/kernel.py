@@ -28,8 +28,8 @@ PAUSE = 4
 
 # register slots
 (R_E, R_STATE, R_SP, R_NOKDONE, R_MEMO, R_FAILPOS, R_NSTUCK, R_BEST, R_COMMON, R_STEPS, R_NEED, R_NOK, R_W,
- R_NEEDK) = range(14)
-N_REGS = 14
+ R_NEEDK, R_NCRASH, R_SINCE) = range(16)
+N_REGS = 16
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -57,6 +57,45 @@ def _relink(nxt, prv, x):
         prv[nxt[x]] = x
 
 
+@njit(cache=True, inline="always")
+def _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, hv, ns, bits):
+    """The memo slot holding (bits, ns), or the empty slot where it would go; and whether it was found."""
+    slot = hv & mask
+    while True:
+        idx = slots[slot]
+        if idx == -1:
+            return slot, False
+        if arena_hash[idx] == hv and arena_state[idx] == ns:
+            same = True
+            base = idx * W
+            for w in range(W):
+                if arena_bits[base + w] != bits[w]:
+                    same = False
+                    break
+            if same:
+                return slot, True
+        slot = (slot + np.uint64(1)) & mask
+
+
+@njit(cache=True)
+def _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob, crash_stack, ncrash):
+    """Is (bits, ns) covered by a remembered configuration with one crashed call fewer, in the same state?
+
+    A crashed call left unapplied can still be applied later or never, so that configuration can do everything
+    this one can: this one need not be searched.
+    """
+    for i in range(ncrash):
+        c = crash_stack[i]
+        word = c >> 6
+        bit = np.uint64(1) << np.uint64(c & 63)
+        bits[word] &= ~bit
+        slot, found = _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, _mix(nh ^ zob[c], ns), ns, bits)
+        bits[word] |= bit
+        if found:
+            return True
+    return False
+
+
 @njit(cache=True)
 def _focus(nxt, ent_ret, ent_call, foot, head):
     x = nxt[head]
@@ -66,8 +105,8 @@ def _focus(nxt, ent_ret, ent_call, foot, head):
 
 
 @njit(cache=True, nogil=True)
-def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, table,
-               nxt, prv, bits, hreg, stack_e, stack_s, best,
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, zob, table,
+               nxt, prv, bits, hreg, stack_e, stack_s, stack_since, best, crash_stack,
                slots, arena_bits, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
     """Run the search until it decides or needs Python; returns one of the codes above."""
@@ -81,6 +120,8 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, ta
     nokdone = regs[R_NOKDONE]
     nmemo = regs[R_MEMO]
     nok = regs[R_NOK]
+    ncrash = regs[R_NCRASH]
+    since = regs[R_SINCE]       # crashed calls applied since the last ok call on the stack
     h = hreg[0]
     reduce = False
     for i in range(len(foot)):
@@ -123,10 +164,13 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, ta
                 regs[R_COMMON] = sp
             top = stack_e[sp]
             state = stack_s[sp]
+            since = stack_since[sp]
             call = ent_call[top]
             bits[call >> 6] &= ~(np.uint64(1) << np.uint64(call & 63))
             h ^= zob[call]
             nokdone -= is_ok[call]
+            if is_ok[call] == 0:
+                ncrash -= 1
             r = ret_entry[call]
             if r != -1:
                 _relink(nxt, prv, r)
@@ -145,29 +189,24 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, ta
             regs[R_NEEDK] = kind[call]
             code = NEED_ROW
             break
+        if ns >= 0 and blind[call] == 1 and since > 0 and not reduce:
+            # the crashed calls applied since the last ok call are overwritten unseen: the same configuration
+            # without them (reached by applying this call earlier) covers this one
+            ns = -1
         if ns >= 0:
             word = call >> 6
             bit = np.uint64(1) << np.uint64(call & 63)
             bits[word] |= bit
             nh = h ^ zob[call]
             hv = _mix(nh, ns)
-            slot = hv & mask
-            found = False
-            while True:
-                idx = slots[slot]
-                if idx == -1:
-                    break
-                if arena_hash[idx] == hv and arena_state[idx] == ns:
-                    same = True
-                    base = idx * W
-                    for w in range(W):
-                        if arena_bits[base + w] != bits[w]:
-                            same = False
-                            break
-                    if same:
-                        found = True
-                        break
-                slot = (slot + np.uint64(1)) & mask
+            slot, found = _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, hv, ns, bits)
+            if not found and is_ok[call] == 0:
+                crash_stack[ncrash] = call
+                found = _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob,
+                                   crash_stack, ncrash + 1)
+            elif not found and ncrash > 0:
+                found = _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob,
+                                   crash_stack, ncrash)
             if not found:
                 if nmemo >= cap:
                     bits[word] &= ~bit
@@ -180,8 +219,13 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, ta
                 for w in range(W):
                     arena_bits[base + w] = bits[w]
                 nmemo += 1
+                if is_ok[call] == 0:
+                    crash_stack[ncrash] = call
+                    ncrash += 1
                 stack_e[sp] = e
                 stack_s[sp] = state
+                stack_since[sp] = since
+                since = 0 if is_ok[call] == 1 else since + 1
                 sp += 1
                 state = ns
                 h = nh
@@ -201,6 +245,8 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, zob, ta
     regs[R_SP] = sp
     regs[R_NOKDONE] = nokdone
     regs[R_MEMO] = nmemo
+    regs[R_NCRASH] = ncrash
+    regs[R_SINCE] = since
     regs[R_STEPS] += steps
     hreg[0] = h
     return code

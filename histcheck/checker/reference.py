@@ -15,6 +15,12 @@ One refinement (a partial-order reduction): when the model says two calls touch 
 calls sharing the footprint of the first remaining return entry's call need to be tried: any linearization can be
 reordered so that calls on other footprints come after it, because their own returns lie further on.
 
+Two more, for crashed calls, both resting on one fact: leaving a crashed call unapplied loses nothing, since it
+may be applied later or never.  A configuration is skipped when the memo holds the same state with one of its
+crashed calls not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
+on top of crashed calls applied since the last ok call, because applying it before them reaches a configuration
+that covers this one.
+
 Because of the memo, every configuration is finished exactly once, at the first return entry left in its list.
 The furthest such return entry over all configurations is the completion at which the history stops being
 linearizable: the prefix of the history up to it has no linearization, every shorter prefix has one.  That is
@@ -68,6 +74,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     ret_entry = ent.ret_entry.tolist()
     is_ok = ent.is_ok.tolist()
     foot = ent.foot.tolist()
+    blind = ent.blind.tolist()
+    reduce = any(f != -1 for f in foot)
     step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
@@ -99,6 +107,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     n_ok_done = 0
     stack: list[tuple[int, Hashable]] = []
     memo: set[tuple[int, Hashable]] = set()
+    crashed: list[int] = []                  # crashed calls linearized so far, in stack order
+    since = 0                                # of which applied since the last ok call
     best: list[int] = []
     fail_pos = -1
     stuck: list[tuple[Hashable, int]] = []
@@ -121,12 +131,14 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
             if pos == fail_pos and len(stuck) < stuck_limit:
                 stuck.append((state, linearized))
             if len(stack) > len(best):
-                best = [ent_call[x] for x, _ in stack]
+                best = [ent_call[x] for x, *_ in stack]
             if not stack:
                 return SearchOutcome(False, fail_pos=fail_pos, explored=explored, states=len(memo),
                                      stuck=[(s, _bits_to_set(b)) for s, b in stuck], longest=best)
-            top, state = stack.pop()
+            top, state, since = stack.pop()
             call = ent_call[top]
+            if not is_ok[call]:
+                crashed.pop()
             linearized &= ~(1 << call)
             n_ok_done -= is_ok[call]
             if ret_entry[call] != -1:
@@ -142,9 +154,14 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         new_state = step(state, call)
         if not isinstance(new_state, Inconsistent):
             new_lin = linearized | (1 << call)
-            if (new_lin, new_state) not in memo:
+            if blind[call] and since and not reduce:
+                pass    # crashed calls since the last ok call would be overwritten unseen: covered elsewhere
+            elif (new_lin, new_state) not in memo and not _dominated(new_lin, new_state, crashed, call, is_ok, memo):
                 memo.add((new_lin, new_state))
-                stack.append((e, state))
+                if not is_ok[call]:
+                    crashed.append(call)
+                stack.append((e, state, since))
+                since = 0 if is_ok[call] else since + 1
                 state, linearized = new_state, new_lin
                 n_ok_done += is_ok[call]
                 unlink(e)
@@ -154,6 +171,17 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 focus = first_return_footprint()
                 continue
         e = nxt[e]
+
+
+def _dominated(new_lin: int, new_state: Hashable, crashed: list[int], call: int, is_ok: list,
+               memo: set) -> bool:
+    """Is the configuration covered by a remembered one with one crashed call fewer, in the same state?
+
+    A crashed call that has not been applied may still be applied later, or never: such a configuration can do
+    everything this one can, so this one need not be searched (it matters most when many calls crashed at once).
+    """
+    candidates = crashed + [call] if not is_ok[call] else crashed
+    return any((new_lin & ~(1 << c), new_state) in memo for c in candidates)
 
 
 def _bits_to_set(bits: int) -> frozenset:

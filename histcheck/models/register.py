@@ -62,6 +62,9 @@ class Register(Model):
     def is_pure(self, op: tuple) -> bool:
         return op[0] == "read"
 
+    def blind(self, op: tuple) -> bool:
+        return op[0] == "write"
+
     def useless_if_crashed(self, inputs: list) -> Callable[[tuple], bool]:
         """A crashed write (or cas) whose new value no read and no cas ever expects: in the state it leaves, only
         writes succeed, and they succeed from any state, so leaving it out never loses a linearization."""
