@@ -73,7 +73,9 @@ class RunCommand(click.Command):
               help="The database under test.")
 @click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")
 @click.option("--workload", type=click.Choice(WORKLOADS), default="register", show_default=True)
-@click.option("--nemesis", default="none", show_default=True, help="Faults to inject (none; see issue 6).")
+@click.option("--nemesis", default="none", show_default=True,
+              help="Faults: none, partition[:MODE], packet, latency, count-filter, kill[:TARGET], pause, stop-all, "
+                   "membership, clock; several joined by commas (docs/nemesis.md).")
 @click.option("--time-limit", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True,
               help="Seconds of the main phase.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=5, show_default=True,
@@ -96,6 +98,10 @@ class RunCommand(click.Command):
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write analyze's report (explanation, timeline, figures) into the store.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
+@click.option("--scenario", default=None,
+              help="A named fault scenario with its expected outcome, checked after the run (docs/nemesis.md).")
+@click.option("--nemesis-schedule", default=None,
+              help="When faults strike: every:CALM:HOLD, random:A-B:C-D or seq:A-B,C-D (seconds; default every:2:3).")
 def run(**kwargs: Any) -> None:
     """Run a Jepsen-style test against a real cluster, record the history, and check it."""
     quiet = kwargs.pop("quiet")
@@ -109,11 +115,14 @@ def _run(kwargs: dict, quiet: bool) -> int:
     except InputError as exc:
         click.echo(f"histcheck run: {exc}", err=True)
         return EXIT_BAD_INPUT
+    scenario, schedule = kwargs.pop("scenario"), kwargs.pop("nemesis_schedule")
     options = RunOptions(store=kwargs.pop("store_dir"), workload_options={"mix": mix} if mix else {}, **kwargs)
     out = click.get_text_stream("stdout")
     try:
+        from nemesis.scenarios import prepare_run  # issue 6: scenarios, schedules, run-time notes
+        hooks = prepare_run(options, scenario, schedule, echo=lambda text: click.echo(text, err=True))
         with Progress(quiet) as progress:
-            runner = Runner(options, on_progress=progress.update)
+            runner = Runner(options, on_progress=progress.update, nemesis=hooks.nemesis)
             outcome = runner.run()
     except InputError as exc:
         click.echo(f"histcheck run: {exc}", err=True)
@@ -128,7 +137,8 @@ def _run(kwargs: dict, quiet: bool) -> int:
                    f"(set HISTCHECK_DEBUG=1 for a traceback)", err=True)
         return EXIT_INTERNAL
     _report(outcome, out)
-    return outcome.exit_code
+    expectation = hooks.finish(outcome, lambda text: click.echo(text, file=out))
+    return outcome.exit_code if expectation is None else expectation
 
 
 def parse_mix(text: str | None, workload: str) -> dict[str, float] | None:

@@ -75,7 +75,8 @@ class DB:
         node = self.nodes[name]
         log = open(node.log_path, "ab")
         try:
-            proc = procs.spawn(self.network.wrap(name, argv), log=log)
+            prefix = getattr(self, "launch_prefix", {}).get(name, [])  # e.g. the clock nemesis's libfaketime
+            proc = procs.spawn(self.network.wrap(name, [*prefix, *argv]), log=log)
         finally:
             log.close()
         node.procs[role] = proc

@@ -50,6 +50,14 @@ def get(name: str, options: dict | None = None) -> Nemesis:
     """``none``, or the nemesis in ``nemesis/<name>.py`` (its ``NEMESIS`` class)."""
     if name in ("none", "", None):
         return Nemesis()
+    try:  # the fault nemeses of issue 6: registry names, combinations (``partition,kill``), ``name:option``
+        from nemesis import build
+    except ImportError:
+        build = None
+    if build is not None:
+        found = build(name, options)
+        if found is not None:
+            return found
     try:
         module = importlib.import_module(f"nemesis.{name.replace('-', '_')}")
     except ImportError:

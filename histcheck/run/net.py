@@ -385,6 +385,14 @@ class ProxyNetwork(Network):
     def heal(self) -> None:
         self._send({"cmd": "block", "pairs": []})
 
+    def cut_links(self, pairs: Iterable[Iterable[str]]) -> None:
+        """Cut exactly these links (node or ``clients`` pairs), replacing any earlier cut (the nemesis's hook)."""
+        self._send({"cmd": "block", "pairs": [sorted(p) for p in pairs]})
+
+    def shape(self, rules: list[dict]) -> None:
+        """Loss / latency / count-filter rules (see ``histcheck.run.proxy``); an empty list removes them."""
+        self._send({"cmd": "shape", "rules": rules})
+
     def _send(self, message: dict) -> None:
         """Send a command to every proxy and wait for each to confirm it is in force."""
         line = (json.dumps(message) + "\n").encode()

@@ -7,6 +7,9 @@ private port.  It reads commands as JSON lines on stdin:
   ``X-Server-From: <id>`` on every peer request);
 * ``{"cmd": "block", "pairs": [["n1", "n2"], ["clients", "n3"]]}``: drop existing connections across these links
   and refuse new ones (an empty list heals).
+* ``{"cmd": "shape", "rules": [{"src": "n1", "dst": "n2", "loss": 30, "delay_ms": 50, "jitter_ms": 20,
+  "count": 100}]}``: the nemesis's loss, latency and count-filter rules for the streams ``src`` dials into ``dst``
+  (an empty list removes them).
 
 Each command is answered with ``ok`` on stdout once it is in force, so a partition is complete when the call
 that asked for it returns.
@@ -19,10 +22,12 @@ which happens when the runner dies.
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 _FROM = re.compile(rb"(?im)^x-server-from:\s*([0-9a-f]+)\s*$")
@@ -50,6 +55,7 @@ class Proxy:
         self.blocked: set[frozenset[str]] = set()
         self.links: list[Link] = []
         self.lock = threading.Lock()
+        self.shape_rules: list[dict] = []  # the nemesis's loss / latency / count rules for this node
 
     def serve(self) -> None:
         for route in self.routes:
@@ -102,10 +108,30 @@ class Proxy:
                     tail = data[-256:]
                     if self._is_blocked(link.source):
                         break
+                if self.shape_rules and not self._shape(link):
+                    break
                 link.up.sendall(data)
         except OSError:
             pass
         link.close()
+
+    def _shape(self, link: Link) -> bool:
+        """Apply the nemesis's rules to one chunk from this link's source (a TCP proxy cannot lose a packet, so a
+        lost one costs what TCP pays: a 200 ms retransmission); False once a count filter is spent (drop)."""
+        source = self.ids.get(link.source[3:], "unknown") if link.source.startswith("id:") else link.source
+        for rule in self.shape_rules:
+            if rule.get("src") not in (source, "*"):
+                continue
+            if rule.get("count") is not None:
+                rule["seen"] = rule.get("seen", 0) + 1
+                if rule["seen"] > rule["count"]:
+                    return False
+            pause = 0.2 if random.random() * 100 < rule.get("loss", 0) else 0.0
+            jitter = rule.get("jitter_ms", 0)
+            pause += max(0.0, rule.get("delay_ms", 0) + random.uniform(-jitter, jitter)) / 1000
+            if pause > 0:
+                time.sleep(pause)
+        return True
 
     def _is_blocked(self, source: str) -> bool:
         """Sources are names, or ``id:<member id>`` resolved now (ids may be learned after connecting)."""
@@ -121,6 +147,8 @@ class Proxy:
                 continue
             if message.get("cmd") == "ids":
                 self.ids.update({k.lower(): v for k, v in message["ids"].items()})
+            elif message.get("cmd") == "shape":
+                self.shape_rules = [r for r in message["rules"] if r.get("dst") in (self.node, "*")]
             elif message.get("cmd") == "block":
                 self.blocked = {frozenset(p) for p in message["pairs"]}
             self._drop_blocked()

@@ -1,0 +1,107 @@
+"""Every fault kind of ``nemesis/`` against real etcd with a workload running: at least one start/stop cycle each,
+recorded as ``:info`` ops of ``:nemesis``, the verdict valid for linearizable reads, the nemesis's nftables rules in
+force during faults and gone after the final heal, and nothing (process, namespace, proxy) left afterwards.
+
+The process faults kill/pause on their own run here; kill of a minority/majority, stop-all and membership run in
+``test_nemesis_scenarios``.  Also fast checks of the pieces: spec parsing, schedules, ring/bridge links, colours.
+"""
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+import nemesis
+from histcheck.errors import InputError
+from histcheck.run import net
+from nemesis import partition, schedules
+from nemesis.base import Combined
+
+from nemesis_helpers import Probe, assert_nothing_left, history, nemesis_steps, run
+
+needs_etcd = pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed")
+needs_root = pytest.mark.skipif(not net.is_root(), reason="network namespaces need root")
+
+
+def test_spec_parsing_and_registry() -> None:
+    assert isinstance(nemesis.build("partition,kill:leader"), Combined)
+    assert nemesis.build("partition:[n1] | [n2 n3]").mode == "[n1] | [n2 n3]"
+    assert nemesis.build("packet:20:n1>n2").loss == 20
+    assert nemesis.build("bogus-thing") is None
+    with pytest.raises(InputError):
+        nemesis.build("partition:nowhere")
+    with pytest.raises(InputError):
+        nemesis.build("kill,bogus")
+    colours = nemesis.colours()
+    assert colours["start-partition"] == colours["partition"] and len(set(colours.values())) == len(nemesis.NAMES)
+    assert nemesis.windows()["kill"] == "restart"
+
+
+def test_schedules() -> None:
+    rng = random.Random(1)
+    assert schedules.Every(2, 3).windows(rng, 12) == [(2, 5), (7, 10)]
+    windows = schedules.parse("random:1-2:1-2").windows(rng, 20)
+    assert windows and all(1 <= b - a <= 2 for a, b in windows)
+    assert schedules.parse("seq:1-2,4-6").windows(rng, 5) == [(1, 2), (4, 6)]
+
+
+def test_partition_shapes() -> None:
+    five = ["n1", "n2", "n3", "n4", "n5"]
+    cut = partition.ring(five)
+    for n in five:  # every node keeps a majority (itself and two neighbours), no two the same one
+        assert sum(1 for m in five if m != n and frozenset((n, m)) not in cut) == 2
+    groups, cut = partition.bridge(["n1", "n2", "n3"], random.Random(3))
+    assert len(cut) == 1 and set(groups[0]) & set(groups[1])
+    assert partition.parse_grouping("[n1] | [n2 n3]") == [["n1"], ["n2", "n3"]]
+
+
+def _check_run(outcome, probe: Probe, expect_fs: set[str]) -> list:
+    assert outcome.result is not None and outcome.result.valid is True, outcome.result.to_dict()
+    steps = nemesis_steps(history(outcome))
+    assert expect_fs <= {f for f, _, _ in steps}, steps
+    if net.is_root() and probe.inner.__class__.__name__ != "Latency":
+        assert probe.rules[-1][1] == 0, probe.rules  # the final heal removed every nemesis rule
+    assert not outcome.errors, outcome.errors
+    assert_nothing_left()
+    return steps
+
+
+@needs_etcd
+@needs_root
+@pytest.mark.cluster
+def test_every_partition_mode_in_namespaces(tmp_path: Path) -> None:
+    nem = nemesis.build("partition:cycle@every:0.3:1")
+    probe = Probe(nem)
+    outcome = run(tmp_path, probe, time_limit=7, network="netns")
+    steps = _check_run(outcome, probe, {"start-partition", "stop-partition"})
+    modes = [done["mode"] for f, _, done in steps if f == "start-partition"]
+    assert set(modes) == set(partition.MODES), modes
+    assert any(n > 0 for f, n in probe.rules if f == "start-partition")  # drop rules were really in force
+
+
+@needs_etcd
+@needs_root
+@pytest.mark.cluster
+def test_loss_count_filter_pause_clock_in_namespaces(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    probe = Probe(nemesis.build("packet:40:one,count-filter:30,pause,clock@every:0.5:1.5"))
+    outcome = run(tmp_path, probe, time_limit=5, network="netns")
+    steps = _check_run(outcome, probe, {"start-packet", "stop-packet", "start-count-filter", "stop-count-filter",
+                                        "pause", "resume", "bump-clock", "reset-clock"})
+    assert any(n > 0 for f, n in probe.rules if f.startswith("start-"))
+    bump = next(done for f, _, done in steps if f == "bump-clock")
+    assert bump["note"] == "etcd (Go) ignores libfaketime" and bump["restarted_under_libfaketime"]
+
+
+@needs_etcd
+@pytest.mark.cluster
+def test_latency_loss_count_filter_kill_through_proxies(tmp_path: Path) -> None:
+    probe = Probe(nemesis.build("latency:50:20,packet:20:all,count-filter:40,kill:leader@every:0.5:1.5"))
+    outcome = run(tmp_path, probe, time_limit=5, network="proxy")
+    steps = _check_run(outcome, probe, {"start-latency", "stop-latency", "start-packet", "stop-packet",
+                                        "start-count-filter", "stop-count-filter", "kill", "restart"})
+    kill = next(done for f, _, done in steps if f == "kill")
+    assert kill["new_leader"] and kill["new_leader"] != kill["leader_before"], kill
+    restart = next(done for f, _, done in steps if f == "restart" and done.get("nodes"))
+    assert restart["caught_up"] is True, restart
