@@ -204,12 +204,14 @@ class History:
         """
         open_by_process: dict[Any, Call] = {}
         calls: list[Call] = []
+        append = calls.append
         where = self.source
         for pos, op in enumerate(self.ops):
-            if not op.is_client:
-                continue
             process = op.process
-            if op.type == "invoke":
+            if process.__class__ is not int:
+                continue
+            op_type = op.type
+            if op_type == "invoke":
                 previous = open_by_process.get(process)
                 if previous is not None:
                     raise HistoryError(
@@ -218,7 +220,7 @@ class History:
                         expected="a completion (:ok, :fail or :info) before the next invocation")
                 call = Call(len(calls), process, op.f, op.value, "open", op, None, pos, INFINITY)
                 open_by_process[process] = call
-                calls.append(call)
+                append(call)
             else:
                 call = open_by_process.pop(process, None)
                 if call is None:
@@ -226,12 +228,12 @@ class History:
                                        path=where, line=_line(op),
                                        expected=f"an :invoke of process {process} before its completion")
                 call.complete = op
-                call.status = op.type
-                if op.type == "ok":
+                call.status = op_type
+                if op_type == "ok":
                     call.return_pos = pos
                     if op.value is not None:
                         call.value = op.value
-                elif op.type == "fail":
+                elif op_type == "fail":
                     call.return_pos = pos
         if not include_failed:
             calls = [c for c in calls if c.status != "fail"]
@@ -243,7 +245,7 @@ class History:
     def key_style(self) -> str | None:
         """How this history names independent keys: ``"field"`` (a ``:key`` on every client op), ``"tuple"``
         (Jepsen's independent ``[k v]`` values), or None."""
-        client = [op for op in self.ops if op.is_client]
+        client = [op for op in self.ops if op.process.__class__ is int]
         if not client:
             return None
         if all(op.extra is not None and "key" in op.extra for op in client):

@@ -58,11 +58,16 @@ class Tagged:
 
 def freeze(value: Any) -> Any:
     """Turn a parsed value into a hashable one (dicts into sorted item tuples, lists into tuples)."""
+    cls = value.__class__
+    if cls is int or cls is str or value is None or cls is Keyword:
+        return value
     if isinstance(value, dict):
         return tuple(sorted(((freeze(k), freeze(v)) for k, v in value.items()), key=repr))
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
-    if isinstance(value, tuple) and not isinstance(value, EdnList):
+    if isinstance(value, EdnList):
+        return EdnList(freeze(v) for v in value)
+    if isinstance(value, tuple):
         return tuple(freeze(v) for v in value)
     if isinstance(value, set):
         return frozenset(freeze(v) for v in value)
