@@ -8,7 +8,8 @@ several); ``histcheck.run.nemesis.get`` calls it.  ``colours()`` gives the plot 
 every operation it records; ``windows()`` which operation closes the window each start operation opens.
 
 Modules: ``partition``, ``packet`` (loss), ``latency``, ``count_filter``, ``process`` (``kill``, ``pause``,
-``stop-all``, ``membership``), ``clock``; ``links`` is the network interface they share (nftables in namespaces,
+``stop-all``, ``membership``), ``clock``, ``condition`` (``when-leader``: a fault switched by a condition);
+``links`` is the network interface they share (nftables in namespaces,
 the TCP proxies otherwise), ``schedules`` the schedules, ``scenarios`` the named scenarios of ``--scenario``.
 """
 from __future__ import annotations
@@ -22,10 +23,11 @@ from .schedules import parse as parse_schedule
 
 NAMES = {"partition": "partition.Partition", "packet": "packet.Packet", "latency": "latency.Latency",
          "count-filter": "count_filter.CountFilter", "kill": "process.Kill", "pause": "process.Pause",
-         "stop-all": "process.StopAll", "membership": "process.Membership", "clock": "clock.Clock"}
+         "stop-all": "process.StopAll", "membership": "process.Membership", "clock": "clock.Clock",
+         "when-leader": "condition.WhenLeader"}
 ARGS = {"partition": ("mode",), "packet": ("loss", "target"), "latency": ("delay_ms", "jitter_ms", "target"),
         "count-filter": ("count", "target"), "kill": ("target",), "pause": ("target",), "stop-all": (),
-        "membership": ("target",), "clock": ("seconds", "target")}
+        "membership": ("target",), "clock": ("seconds", "target"), "when-leader": ("node", "hold")}
 
 
 def nemesis_class(name: str) -> type:
@@ -60,6 +62,8 @@ def build(spec: str, options: dict | None = None) -> Any:
     if not parts or parts[0].split(":")[0].split("@")[0].strip() not in NAMES:
         return None
     built = [_one(p, options) for p in parts]
+    if len(built) > 1 and any(b.name == "when-leader" for b in built):
+        raise InputError("when-leader watches the cluster on the nemesis thread and cannot be combined")
     return built[0] if len(built) == 1 else Combined(built)
 
 
@@ -68,7 +72,9 @@ def colours() -> dict[str, str]:
     out: dict[str, str] = {}
     for name in NAMES:
         cls = nemesis_class(name)
-        out[name] = out[cls.start_f] = out[cls.stop_f] = cls.colour
+        out[name] = cls.colour
+        out.setdefault(cls.start_f, cls.colour)
+        out.setdefault(cls.stop_f, cls.colour)
     return out
 
 

@@ -105,3 +105,15 @@ def test_latency_loss_count_filter_kill_through_proxies(tmp_path: Path) -> None:
     assert kill["new_leader"] and kill["new_leader"] != kill["leader_before"], kill
     restart = next(done for f, _, done in steps if f == "restart" and done.get("nodes"))
     assert restart["caught_up"] is True, restart
+
+
+@needs_etcd
+@pytest.mark.cluster
+def test_fault_switched_by_a_condition(tmp_path: Path) -> None:
+    """``when-leader``: the first leader is cut off while it leads, and healed once another node leads."""
+    probe = Probe(nemesis.build("when-leader"))
+    outcome = run(tmp_path, probe, time_limit=5)
+    steps = _check_run(outcome, probe, {"start-partition", "stop-partition"})
+    start = next(asked for f, asked, _ in steps if f == "start-partition")
+    stop = next(asked for f, asked, _ in steps if f == "stop-partition" and isinstance(asked, dict))
+    assert start["because"].endswith("leads") and stop["because"] != start["because"], steps

@@ -82,6 +82,7 @@ class NemesisRunner:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self.nemesis.stop_requested = self.stop_event  # lets condition-driven schedules (issue 6) end at once
         self.thread.start()
 
     def _run(self) -> None:
