@@ -4,16 +4,19 @@ The first bump restarts the target nodes under ``LD_PRELOAD=libfaketime`` readin
 (``FAKETIME_TIMESTAMP_FILE``, re-read every second); later bumps and the reset only rewrite that file.  Recorded as
 ``:bump-clock`` (value: the offset in seconds per node) and ``:reset-clock``.
 
-libfaketime intercepts the C library's time calls, so it reaches C programs such as Redis and its sentinels.
-**Go programs such as etcd ignore it**: the Go runtime reads the clock through the kernel's vDSO, never libc.
-Against etcd the nemesis still runs (the restarts are real faults) and says so at run time; the skew itself does
-nothing there.  Needs Debian's ``faketime`` / ``libfaketime``.
+libfaketime intercepts the C library's time calls, so it reaches C programs that tolerate it.  **Go programs such
+as etcd ignore it**: the Go runtime reads the clock through the kernel's vDSO, never libc.  Against etcd the
+nemesis still runs (the restarts are real faults) and says so at run time; the skew itself does nothing there.
+Debian's ``redis-server`` is linked with jemalloc, which hangs at start under libfaketime (wolfcw/libfaketime#130):
+``setup`` tries each DB program under libfaketime first and refuses to run rather than kill nodes for nothing.
+Needs Debian's ``faketime`` / ``libfaketime``.
 """
 from __future__ import annotations
 
 import glob
 import os
 import random
+import subprocess
 from typing import Any
 
 from histcheck.errors import InputError
@@ -21,13 +24,24 @@ from histcheck.errors import InputError
 from .base import FaultNemesis
 from .process import check_target, pick
 
-GO_NOTE = ("clock: etcd is a Go program and ignores libfaketime (Go reads the clock through the kernel's vDSO, "
-           "not libc), so the skew has no effect on it; the restarts under libfaketime still happen")
+GO_NOTE = ("clock: Go programs such as etcd ignore libfaketime (Go reads the clock through the kernel's vDSO, "
+           "not libc), so against etcd the skew has no effect; only the restarts under libfaketime are real faults")
 
 
 def libfaketime() -> str | None:
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
     return found[0] if found else None
+
+
+def runs_under_faketime(lib: str, binary: str) -> bool:
+    """Whether ``binary --version`` completes under libfaketime (Debian's redis-server, linked with jemalloc,
+    hangs in a clock_gettime recursion before main)."""
+    env = {**os.environ, "LD_PRELOAD": lib, "FAKETIME": "+0"}
+    try:
+        done = subprocess.run([binary, "--version"], env=env, capture_output=True, timeout=3)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0 and b"Cannot recover" not in done.stderr
 
 
 class Clock(FaultNemesis):
@@ -47,6 +61,11 @@ class Clock(FaultNemesis):
         if self.lib is None:
             raise InputError("the clock nemesis needs libfaketime",
                              expected="`apt-get install -y faketime` (Debian's libfaketime)")
+        for binary in (getattr(db, "binary", None), getattr(db, "server", None)):
+            if binary and not runs_under_faketime(self.lib, binary):
+                raise InputError(f"{binary} does not run under libfaketime (it hangs at start: jemalloc and "
+                                 "libfaketime clash, wolfcw/libfaketime#130), so the clock nemesis would only "
+                                 "kill its nodes", expected="a DB whose programs run under libfaketime")
         super().setup(db)
 
     def notes(self) -> list[str]:

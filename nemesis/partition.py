@@ -1,7 +1,8 @@
 """Partitions: random halves, an explicit grouping, one node isolated, the leader isolated, majorities ring, bridge.
 
 ``--nemesis partition`` cuts random halves (Jepsen's ``partition-random-halves``); ``partition:MODE`` picks a mode:
-``halves``, ``one`` (a random node alone), ``leader`` (whoever leads when the fault starts), ``ring`` (every
+``halves``, ``one`` (a random node alone), ``leader`` (whoever leads when the fault starts), ``follower`` (a
+random node that does not lead), ``ring`` (every
 node sees a majority, no two the same one: Jepsen's ``partition-majorities-ring``), ``bridge`` (two halves that
 share one node), ``cycle`` (every mode in turn), or an explicit grouping ``[n1] | [n2 n3]`` (``clients`` may be
 named in a group).  The clients keep every link unless named; ``+clients`` after a mode (``leader+clients``) puts
@@ -74,9 +75,9 @@ class Partition(FaultNemesis):
     def set_mode(self, mode: str) -> None:
         self.mode, _, extra = mode.partition("+")
         self.with_clients = extra == "clients"
-        if self.mode not in MODES + ("cycle",) and "|" not in self.mode:
+        if self.mode not in MODES + ("cycle", "follower") and "|" not in self.mode:
             raise InputError(f"unknown partition mode {mode!r}",
-                             expected=f"{', '.join(MODES)}, cycle, or a grouping like '[n1] | [n2 n3]'")
+                             expected=f"{', '.join(MODES)}, follower, cycle, or a grouping like '[n1] | [n2 n3]'")
 
     def choose(self, rng: random.Random) -> Any:
         mode = self.mode
@@ -95,6 +96,10 @@ class Partition(FaultNemesis):
             groups = [[lone], [n for n in nodes if n != lone]]
         elif mode == "leader":
             lone = self.db.leader() or rng.choice(nodes)
+            groups = [[lone], [n for n in nodes if n != lone]]
+        elif mode == "follower":
+            leader = self.db.leader()
+            lone = rng.choice([n for n in nodes if n != leader] or nodes)
             groups = [[lone], [n for n in nodes if n != lone]]
         elif mode == "ring":
             return [], ring(nodes)

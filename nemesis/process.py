@@ -87,6 +87,7 @@ class Kill(FaultNemesis):
     start_f = "kill"
     stop_f = "restart"
     heal_rank = 2
+    await_new_leader = True  # after killing the leader, record who leads next and how soon
 
     def __init__(self, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -105,7 +106,7 @@ class Kill(FaultNemesis):
             self.down.append(n)
         done: dict = {"nodes": nodes, "leader_before": old}
         quorum = len(self.db.node_names) - len(nodes) > len(self.db.node_names) // 2
-        if old in nodes and quorum:
+        if old in nodes and quorum and self.await_new_leader:
             done.update(await_leader(self.db, old))
         return done
 
@@ -133,6 +134,8 @@ class Pause(Kill):
     colour = "#6fa8dc"
     start_f = "pause"
     stop_f = "resume"
+    heal_rank = 1  # resumed before killed nodes restart (a restart may need the paused one)
+    await_new_leader = False
 
     def hit(self, name: str) -> None:
         self.db.pause(name)

@@ -29,8 +29,9 @@ ATTEMPTS = 5
 def test_redis_partition_loses_acknowledged_writes(tmp_path: Path) -> None:
     invalid, lost = 0, []
     for attempt in range(ATTEMPTS):
-        outcome = run(tmp_path / str(attempt), nemesis.build("partition@seq:0.5-5"), db="redis", workload="set",
-                      time_limit=5.5, seed=attempt, rate=100)
+        # the sentinels need a few seconds of fresh replica INFO, or they abort the failover ("no good slave")
+        outcome = run(tmp_path / str(attempt), nemesis.build("partition@seq:1.5-6"), db="redis", workload="set",
+                      time_limit=6.5, seed=attempt, rate=100)
         result = outcome.result.to_dict()
         invalid += result["valid"] is False
         found = [re.search(r"lost (\d+)", note) for note in result.get("notes", [])]
@@ -44,9 +45,12 @@ def test_redis_partition_loses_acknowledged_writes(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd not installed")
 def test_etcd_serializable_reads_are_stale_under_partition(tmp_path: Path) -> None:
-    outcome = run(tmp_path, nemesis.build("partition:one@seq:0.5-5"), read_mode="serializable", time_limit=5.5,
-                  rate=100, workload_options={"mix": {"read": 3, "write": 1, "cas": 1}})
+    """A follower cut off keeps answering serializable reads from its old state while the majority moves on."""
+    outcome = run(tmp_path, nemesis.build("partition:follower@seq:0.5-5"), read_mode="serializable",
+                  time_limit=5.5, rate=100, workload_options={"mix": {"read": 3, "write": 1, "cas": 1}})
     assert outcome.result.valid is False, outcome.result.to_dict()
+    failure = outcome.result.to_dict()
+    print(f"etcd serializable partition: valid={failure['valid']} after {failure['ops']} ops")
     assert_nothing_left()
 
 
