@@ -95,28 +95,10 @@ def to_plain(value: Any) -> Any:
 
 
 def show(value: Any) -> str:
-    """Render a value the way a Jepsen user reads it: ``nil``, ``[1 2]``, ``:x``, ``"s"``."""
-    if value is None:
-        return "nil"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, Keyword):
-        return ":" + str.__str__(value)
-    if isinstance(value, Symbol):
-        return str.__str__(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, EdnList):
-        return "(" + " ".join(show(v) for v in value) + ")"
-    if isinstance(value, (tuple, list)):
-        return "[" + " ".join(show(v) for v in value) + "]"
-    if isinstance(value, (set, frozenset)):
-        items = [show(v) for v in value]
-        return "#{" + " ".join(sorted(items)) + "}"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{show(k)} {show(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, Tagged):
-        return f"#{value.tag} {show(value.value)}"
-    return str(value)
+    """Render a value the way a Jepsen user reads it: ``nil``, ``[1 2]``, ``:x``, ``"s"`` (EDN, as histcheck writes
+    it); values EDN cannot express (a model's own markers) fall back to their ``repr``."""
+    from .formats.ednwrite import edn
+    try:
+        return edn(value)
+    except TypeError:
+        return repr(value)

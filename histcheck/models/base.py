@@ -53,24 +53,30 @@ class Inconsistent:
         return f"Inconsistent({self.reason!r})"
 
 
-class _Anything:
-    """A read whose value is unknown matches every state (Knossos's reading of ``nil``)."""
+class Sentinel:
+    """A unique marker value (one per name) that stays itself through pickling, for states and inputs such as
+    "a value nobody knows"."""
 
-    _instance = None
+    _named: dict[str, "Sentinel"] = {}
+    __slots__ = ("name",)
 
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __new__(cls, name: str) -> "Sentinel":
+        existing = cls._named.get(name)
+        if existing is None:
+            existing = super().__new__(cls)
+            existing.name = name
+            cls._named[name] = existing
+        return existing
 
     def __repr__(self) -> str:
-        return "?"
+        return self.name
 
     def __reduce__(self):
-        return (_Anything, ())
+        return (Sentinel, (self.name,))
 
 
-ANYTHING = _Anything()
+#: A read whose value is unknown matches every state (Knossos's reading of ``nil``).
+ANYTHING = Sentinel("?")
 
 
 class Model:

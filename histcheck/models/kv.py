@@ -13,27 +13,11 @@ from typing import Any, Callable, Hashable
 
 from ..history import Call
 from ..values import freeze, show
-from .base import Inconsistent, Model
+from .base import Inconsistent, Model, Sentinel
 
 
-class _Unread:
-    """The merged state of a key whose string no later ``get`` can return (see ``KV.abstraction``)."""
-
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "<a string no get returns>"
-
-    def __reduce__(self):
-        return (_Unread, ())
-
-
-UNREAD = _Unread()
+#: The merged state of a key whose string no later ``get`` can return (see ``KV.abstraction``).
+UNREAD = Sentinel("<a string no get returns>")
 
 
 class KV(Model):
