@@ -3,7 +3,8 @@
 ``--nemesis SPEC`` where SPEC is one or more ``NAME[:ARG[:ARG]][@SCHEDULE]`` joined by commas, e.g.
 ``partition``, ``partition:leader``, ``partition:[n1] | [n2 n3]``, ``packet:30:n1>n2``, ``kill:majority``,
 ``partition,kill@random:1-3:1-2``.  NAME is one of ``NAMES``; SCHEDULE is ``nemesis.schedules.parse``'s
-spelling (default: a fault every 2 s of calm, held 3 s).  ``build`` turns a SPEC into a nemesis (``Combined`` for
+spelling (default: a fault every 2 s of calm, held 3 s; combined nemeses each draw random times,
+``random:1-4:1-3``).  ``build`` turns a SPEC into a nemesis (``Combined`` for
 several); ``histcheck.run.nemesis.get`` calls it.  ``colours()`` gives the plot colour of every nemesis and of
 every operation it records; ``windows()`` which operation closes the window each start operation opens.
 
@@ -44,8 +45,9 @@ def _one(spec: str, options: dict) -> Any:
         raise InputError(f"nemesis {name!r} takes at most {len(ARGS[name])} arguments ({', '.join(ARGS[name])})")
     kwargs = dict(zip(ARGS[name], args))
     kwargs.update({k: v for k, v in options.items() if k in ARGS[name] and k not in kwargs})
+    text = schedule or options.get("schedule") or options.get("default_schedule")
     try:
-        plan = options.get("schedule_obj") or parse_schedule(schedule or options.get("schedule"))
+        plan = options.get("schedule_obj") or parse_schedule(text)
     except ValueError as exc:
         raise InputError(str(exc))
     try:
@@ -61,6 +63,8 @@ def build(spec: str, options: dict | None = None) -> Any:
     parts = [p for p in spec.split(",") if p.strip()]
     if not parts or parts[0].split(":")[0].split("@")[0].strip() not in NAMES:
         return None
+    if len(parts) > 1:  # combined: each part strikes at its own random times (Jepsen's combined nemesis)
+        options.setdefault("default_schedule", "random:1-4:1-3")
     built = [_one(p, options) for p in parts]
     if len(built) > 1 and any(b.name == "when-leader" for b in built):
         raise InputError("when-leader watches the cluster on the nemesis thread and cannot be combined")

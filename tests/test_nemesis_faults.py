@@ -117,3 +117,20 @@ def test_fault_switched_by_a_condition(tmp_path: Path) -> None:
     start = next(asked for f, asked, _ in steps if f == "start-partition")
     stop = next(asked for f, asked, _ in steps if f == "stop-partition" and isinstance(asked, dict))
     assert start["because"].endswith("leads") and stop["because"] != start["because"], steps
+
+
+def test_combined_nemeses_draw_their_own_times() -> None:
+    combined = nemesis.build("partition,kill")
+    assert all(isinstance(p.plan, schedules.RandomIntervals) for p in combined.parts)
+    assert isinstance(nemesis.build("partition").plan, schedules.Every)
+
+
+@pytest.mark.parametrize("args", [["--scenario", "nope"], ["--nemesis", "kill:nobody"], ["--nemesis", "packet:x"],
+                                  ["--nemesis", "partition,bogus"], ["--nemesis-schedule", "often"]])
+def test_bad_nemesis_arguments_exit_254_before_any_cluster(args: list[str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "histcheck.run", "--store", str(tmp_path), "--quiet",
+                           "--nemesis", "partition", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 254, done.stderr
+    assert not list(tmp_path.iterdir()) or not list(tmp_path.rglob("history.edn"))
