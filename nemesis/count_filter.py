@@ -3,7 +3,8 @@ node from each of its peers and the clients, then drops the rest until the fault
 ``count-filter:N[:TARGET]``.
 
 In namespaces N counts packets (``numgen inc``); through the proxies N counts forwarded chunks, and a link whose
-budget is spent is cut.  Counters restart whenever the fault starts.  Recorded as ``:start-count-filter`` /
+budget is spent is cut.  Counters restart whenever the fault starts (and whenever another network fault of the
+run changes, since the rules are re-applied together).  Recorded as ``:start-count-filter`` /
 ``:stop-count-filter``.
 """
 from __future__ import annotations
