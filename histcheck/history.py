@@ -202,59 +202,73 @@ class History:
         or a completion has no invocation.  Failed calls are dropped unless ``include_failed`` (they did not take
         effect); a crashed call keeps its invocation's value.
         """
-        open_by_process: dict[Any, Call] = {}
-        calls: list[Call] = []
-        append = calls.append
+        # Calls are made only for what the checker keeps: a failed call never becomes an object unless asked for
+        # (half of some histories fail).  ``slots`` keeps invocation order; ``pending`` maps a process to its
+        # open invocation and slot.
+        pending: dict[Any, tuple[Op, int, int]] = {}
+        slots: list[Call | None] = []
         where = self.source
+        keep_failed = include_failed
         for pos, op in enumerate(self.ops):
             process = op.process
             if process.__class__ is not int:
                 continue
             op_type = op.type
             if op_type == "invoke":
-                previous = open_by_process.get(process)
+                previous = pending.get(process)
                 if previous is not None:
                     raise HistoryError(
-                        f"process {process} invoked {op.f} while its {previous.f} invoked at "
-                        f"{_where(previous.invoke)} is still open", path=where, line=_line(op),
+                        f"process {process} invoked {op.f} while its {previous[0].f} invoked at "
+                        f"{_where(previous[0])} is still open", path=where, line=_line(op),
                         expected="a completion (:ok, :fail or :info) before the next invocation")
-                call = Call(len(calls), process, op.f, op.value, "open", op, None, pos, INFINITY)
-                open_by_process[process] = call
-                append(call)
-            else:
-                call = open_by_process.pop(process, None)
-                if call is None:
-                    raise HistoryError(f"process {process} completed {op.f} ({op.type}) with no invocation",
-                                       path=where, line=_line(op),
-                                       expected=f"an :invoke of process {process} before its completion")
-                call.complete = op
-                call.status = op_type
-                if op_type == "ok":
-                    call.return_pos = pos
-                    if op.value is not None:
-                        call.value = op.value
-                elif op_type == "fail":
-                    call.return_pos = pos
-        if not include_failed:
-            calls = [c for c in calls if c.status != "fail"]
-            for i, c in enumerate(calls):
-                c.id = i
+                pending[process] = (op, pos, len(slots))
+                slots.append(None)
+                continue
+            opened = pending.pop(process, None)
+            if opened is None:
+                raise HistoryError(f"process {process} completed {op.f} ({op.type}) with no invocation",
+                                   path=where, line=_line(op),
+                                   expected=f"an :invoke of process {process} before its completion")
+            invoke, call_pos, slot = opened
+            if op_type == "ok":
+                value = op.value if op.value is not None else invoke.value
+                slots[slot] = Call(0, process, invoke.f, value, "ok", invoke, op, call_pos, pos)
+            elif op_type == "info":
+                slots[slot] = Call(0, process, invoke.f, invoke.value, "info", invoke, op, call_pos, INFINITY)
+            elif keep_failed:
+                slots[slot] = Call(0, process, invoke.f, invoke.value, "fail", invoke, op, call_pos, pos)
+        for process, (invoke, call_pos, slot) in pending.items():
+            slots[slot] = Call(0, process, invoke.f, invoke.value, "open", invoke, None, call_pos, INFINITY)
+        calls = [c for c in slots if c is not None]
+        for i, c in enumerate(calls):
+            c.id = i
         return calls
 
     # -- independent keys ----------------------------------------------------------------------------------
     def key_style(self) -> str | None:
         """How this history names independent keys: ``"field"`` (a ``:key`` on every client op), ``"tuple"``
         (Jepsen's independent ``[k v]`` values), or None."""
-        client = [op for op in self.ops if op.process.__class__ is int]
-        if not client:
+        keyed = tupled = True
+        seen_client = False
+        fs: set = set()
+        for op in self.ops:
+            if op.process.__class__ is not int:
+                continue
+            seen_client = True
+            if keyed and (op.extra is None or "key" not in op.extra):
+                keyed = False
+            if tupled and op.type == "invoke":
+                if not isinstance(op.value, tuple) or len(op.value) != 2:
+                    tupled = False
+                fs.add(op.f)
+            if not keyed and not tupled:
+                return None          # the usual case, decided at the first invocation
+        if not seen_client:
             return None
-        if all(op.extra is not None and "key" in op.extra for op in client):
+        if keyed:
             return "field"
-        invokes = [op for op in client if op.type == "invoke"]
-        if invokes and all(isinstance(op.value, tuple) and len(op.value) == 2 for op in invokes):
-            fs = {op.f for op in invokes}
-            if fs != {"cas"} and not (fs <= {"cas", "txn"}):
-                return "tuple"
+        if tupled and fs and fs != {"cas"} and not fs <= {"cas", "txn"}:
+            return "tuple"
         return None
 
     def split_keys(self, calls: Sequence[Call], style: str | None) -> dict[Any, list[Call]]:

@@ -49,23 +49,22 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     crashed call the model calls useless)."""
     kept: list[Call] = []
     inputs: list[Hashable] = []
+    prepare = model.prepare
     for call in calls:
-        op = model.prepare(call)
-        if op is None:
-            continue
-        kept.append(call)
-        inputs.append(op)
+        op = prepare(call)
+        if op is not None:
+            kept.append(call)
+            inputs.append(op)
     useless = model.useless_if_crashed(inputs)
     if useless is not None:
-        keep = [not (c.crashed and useless(op)) for c, op in zip(kept, inputs)]
-        if not all(keep):
-            kept = [c for c, k in zip(kept, keep) if k]
-            inputs = [op for op, k in zip(inputs, keep) if k]
-    footprints = [model.footprint(op) for op in inputs]
-    if all(f is None for f in footprints):
-        footprints = None
-    blind = [model.blind(op) for op in inputs]
-    return Partition(key, kept, inputs, list(calls), footprints, blind if any(blind) else None)
+        drop = {i for i, c in enumerate(kept) if c.status in ("info", "open") and useless(inputs[i])}
+        if drop:
+            kept = [c for i, c in enumerate(kept) if i not in drop]
+            inputs = [op for i, op in enumerate(inputs) if i not in drop]
+    traits = {op: (model.footprint(op), model.blind(op)) for op in dict.fromkeys(inputs)}
+    footprints = [traits[op][0] for op in inputs] if any(f is not None for f, _ in traits.values()) else None
+    blind = [traits[op][1] for op in inputs] if any(b for _, b in traits.values()) else None
+    return Partition(key, kept, inputs, list(calls), footprints, blind)
 
 
 @dataclass
@@ -83,40 +82,33 @@ class Entries:
     blind: np.ndarray       # uint8[n]: 1 when the call's input is blind (see Model.blind)
 
 
-def make_entries(part: Partition, kinds: dict[Hashable, int], cut: float | None = None) -> Entries:
-    """Build the entry list; with ``cut``, only the prefix of the history up to position ``cut`` counts.
-
-    In a prefix, calls invoked after the cut are gone and calls completing after it are still pending, so they
-    become crashed (optional) calls.  Prefixes are how the first unlinearizable operation is confirmed.
-    """
-    rows: list[tuple[float, int, int]] = []
-    n = len(part.calls)
-    is_ok = np.zeros(n, np.uint8)
-    kind = np.zeros(n, np.int32)
-    foot = np.full(n, -1, np.int32)
-    footprints: dict[Hashable, int] = {}
-    for i, (call, op) in enumerate(zip(part.calls, part.inputs)):
-        kind[i] = kinds.setdefault(op, len(kinds))
-        if part.footprints is not None and part.footprints[i] is not None:
-            foot[i] = footprints.setdefault(part.footprints[i], len(footprints))
-        if cut is not None and call.call_pos > cut:
-            continue
-        rows.append((call.call_pos, i, 0))
-        if call.status == "ok" and (cut is None or call.return_pos <= cut):
-            is_ok[i] = 1
-            rows.append((call.return_pos, i, 1))
-    rows.sort()
-    ent_call = np.array([r[1] for r in rows], np.int32)
-    ent_ret = np.array([r[2] for r in rows], np.uint8)
-    ent_pos = np.array([r[0] for r in rows], np.int64)
+def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
+    """Build the entry list: a call entry at each invocation, a return entry at each ok completion, in history
+    order; ``kinds`` interns the inputs (and is filled in)."""
+    calls = part.calls
+    n = len(calls)
+    kind = np.fromiter((kinds.setdefault(op, len(kinds)) for op in part.inputs), np.int32, n)
+    call_pos = np.fromiter((c.call_pos for c in calls), np.int64, n)
+    ok = np.fromiter((c.status == "ok" for c in calls), np.bool_, n)
+    ret_pos = np.fromiter((c.return_pos if c.status == "ok" else -1 for c in calls), np.int64, n)
+    ids = np.arange(n, dtype=np.int32)
+    pos = np.concatenate([call_pos, ret_pos[ok]])
+    owner = np.concatenate([ids, ids[ok]])
+    is_ret = np.concatenate([np.zeros(n, np.uint8), np.ones(int(ok.sum()), np.uint8)])
+    order = np.argsort(pos, kind="stable")
+    ent_call, ent_ret, ent_pos = owner[order], is_ret[order], pos[order]
     ret_entry = np.full(n, -1, np.int32)
-    for e, (_, i, is_ret) in enumerate(rows):
-        if is_ret:
-            ret_entry[i] = e
-    if len(footprints) <= 1:
-        foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
-    blind = np.array([1 if b else 0 for b in part.blind] if part.blind else [0] * n, np.uint8)
-    return Entries(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, int(is_ok.sum()), foot, blind)
+    returns = np.nonzero(ent_ret)[0].astype(np.int32)
+    ret_entry[ent_call[returns]] = returns
+    foot = np.full(n, -1, np.int32)
+    if part.footprints is not None:
+        names: dict[Hashable, int] = {}
+        foot = np.fromiter((-1 if f is None else names.setdefault(f, len(names)) for f in part.footprints),
+                           np.int32, n)
+        if len(names) <= 1:
+            foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
+    blind = np.zeros(n, np.uint8) if part.blind is None else np.fromiter(part.blind, np.uint8, n)
+    return Entries(ent_call, ent_ret, ent_pos, ret_entry, ok.astype(np.uint8), kind, int(ok.sum()), foot, blind)
 
 
 class StateTable:

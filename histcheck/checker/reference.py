@@ -51,9 +51,9 @@ class SearchOutcome:
 
 
 def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
-                     stuck_limit: int = 64, cut: float | None = None, cancel=None) -> SearchOutcome:
+                     stuck_limit: int = 64, cancel=None) -> SearchOutcome:
     """Decide one partition with the plain-Python search (see the module docstring)."""
-    entries = make_entries(part, {}, cut)
+    entries = make_entries(part, {})
     return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel)
 
 

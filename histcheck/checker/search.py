@@ -18,7 +18,7 @@ from .encode import Partition, StateTable, make_entries
 from .reference import SearchOutcome
 
 SLICE_STEPS = 1 << 19
-INITIAL_MEMO = 1 << 12
+INITIAL_MEMO = 1 << 10
 
 
 class MemoryBudget(Exception):
@@ -26,7 +26,8 @@ class MemoryBudget(Exception):
 
 
 class _Arrays:
-    """The kernel's working set for one search."""
+    """The kernel's working set for one search (stacks and arena are written before they are read, so they
+    start uninitialised; the slot index and the bitset must start empty)."""
 
     def __init__(self, n: int, entries, stuck_limit: int, seed: int = 0x5EED) -> None:
         E = len(entries.ent_call)
@@ -46,17 +47,17 @@ class _Arrays:
         self.zob = rng.integers(0, np.iinfo(np.uint64).max, size=max(n, 1), dtype=np.uint64, endpoint=True)
         self.bits = np.zeros(self.W, np.uint64)
         self.hreg = np.zeros(1, np.uint64)
-        self.stack_e = np.zeros(max(n, 1), np.int32)
-        self.stack_s = np.zeros(max(n, 1), np.int32)
-        self.best = np.zeros(max(n, 1), np.int32)
-        self.crash_stack = np.zeros(max(n, 1), np.int32)
-        self.stack_since = np.zeros(max(n, 1), np.int32)
+        self.stack_e = np.empty(max(n, 1), np.int32)
+        self.stack_s = np.empty(max(n, 1), np.int32)
+        self.best = np.empty(max(n, 1), np.int32)
+        self.crash_stack = np.empty(max(n, 1), np.int32)
+        self.stack_since = np.empty(max(n, 1), np.int32)
         self.slots = np.full(INITIAL_MEMO * 2, -1, np.int64)
-        self.arena_bits = np.zeros(INITIAL_MEMO * self.W, np.uint64)
-        self.arena_state = np.zeros(INITIAL_MEMO, np.int32)
-        self.arena_hash = np.zeros(INITIAL_MEMO, np.uint64)
-        self.stuck_state = np.zeros(stuck_limit, np.int32)
-        self.stuck_bits = np.zeros(stuck_limit * self.W, np.uint64)
+        self.arena_bits = np.empty(INITIAL_MEMO * self.W, np.uint64)
+        self.arena_state = np.empty(INITIAL_MEMO, np.int32)
+        self.arena_hash = np.empty(INITIAL_MEMO, np.uint64)
+        self.stuck_state = np.empty(stuck_limit, np.int32)
+        self.stuck_bits = np.empty(stuck_limit * self.W, np.uint64)
         self.regs = np.zeros(K.N_REGS, np.int64)
         self.regs[K.R_E] = self.nxt[E]
         self.regs[K.R_FAILPOS] = -1
@@ -82,17 +83,17 @@ class _Arrays:
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size, array.dtype)
+    out = np.empty(size, array.dtype)
     out[: len(array)] = array
     return out
 
 
 def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
-                  memory_limit: int | None = None, stuck_limit: int = 64, cut: float | None = None,
-                  slice_steps: int = SLICE_STEPS, cancel=None) -> SearchOutcome:
+                  memory_limit: int | None = None, stuck_limit: int = 64, slice_steps: int = SLICE_STEPS,
+                  cancel=None) -> SearchOutcome:
     """Decide one partition with the numba kernel; same answers as ``search_reference``."""
     kinds: dict[Hashable, int] = {}
-    entries = make_entries(part, kinds, cut)
+    entries = make_entries(part, kinds)
     inputs = [None] * len(kinds)
     for op, k in kinds.items():
         inputs[k] = op
