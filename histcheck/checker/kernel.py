@@ -28,8 +28,8 @@ PAUSE = 4
 
 # register slots
 (R_E, R_STATE, R_SP, R_NOKDONE, R_MEMO, R_FAILPOS, R_NSTUCK, R_BEST, R_COMMON, R_STEPS, R_NEED, R_NOK, R_W,
- R_NEEDK, R_NCRASH, R_SINCE) = range(16)
-N_REGS = 16
+ R_NEEDK, R_NCRASH, R_SINCE, R_PHASE) = range(17)
+N_REGS = 17
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -106,7 +106,7 @@ def _focus(nxt, ent_ret, ent_call, foot, head):
 
 @njit(cache=True, nogil=True)
 def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, zob, table,
-               nxt, prv, bits, hreg, stack_e, stack_s, stack_since, best, crash_stack,
+               nxt, prv, bits, hreg, stack_e, stack_s, stack_since, stack_phase, best, crash_stack,
                slots, arena_bits, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
     """Run the search until it decides or needs Python; returns one of the codes above."""
@@ -122,6 +122,7 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
     nok = regs[R_NOK]
     ncrash = regs[R_NCRASH]
     since = regs[R_SINCE]       # crashed calls applied since the last ok call on the stack
+    phase = regs[R_PHASE]       # 0: trying ok calls, 1: trying crashed calls (see reference.py)
     h = hreg[0]
     reduce = False
     for i in range(len(foot)):
@@ -139,6 +140,10 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
             code = PAUSE
             break
         steps += 1
+        if (e == -1 or ent_ret[e] == 1) and phase == 0:
+            phase = 1
+            e = nxt[head]
+            continue
         if e == -1 or ent_ret[e] == 1:
             pos = ent_pos[e] if e != -1 else np.int64(1) << np.int64(62)
             if pos > regs[R_FAILPOS]:
@@ -165,6 +170,7 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
             top = stack_e[sp]
             state = stack_s[sp]
             since = stack_since[sp]
+            phase = stack_phase[sp]
             call = ent_call[top]
             bits[call >> 6] &= ~(np.uint64(1) << np.uint64(call & 63))
             h ^= zob[call]
@@ -180,6 +186,9 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
                 focus = _focus(nxt, ent_ret, ent_call, foot, head)
             continue
         call = ent_call[e]
+        if is_ok[call] == phase:
+            e = nxt[e]
+            continue
         if focus != -1 and foot[call] != -1 and foot[call] != focus:
             e = nxt[e]
             continue
@@ -225,6 +234,8 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
                 stack_e[sp] = e
                 stack_s[sp] = state
                 stack_since[sp] = since
+                stack_phase[sp] = phase
+                phase = 0
                 since = 0 if is_ok[call] == 1 else since + 1
                 sp += 1
                 state = ns
@@ -247,6 +258,7 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
     regs[R_MEMO] = nmemo
     regs[R_NCRASH] = ncrash
     regs[R_SINCE] = since
+    regs[R_PHASE] = phase
     regs[R_STEPS] += steps
     hreg[0] = h
     return code

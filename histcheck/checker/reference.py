@@ -15,7 +15,9 @@ One refinement (a partial-order reduction): when the model says two calls touch 
 calls sharing the footprint of the first remaining return entry's call need to be tried: any linearization can be
 reordered so that calls on other footprints come after it, because their own returns lie further on.
 
-Two more, for crashed calls, both resting on one fact: leaving a crashed call unapplied loses nothing, since it
+The search tries the ok calls of a configuration before its crashed ones (two passes over the list), so that
+configurations with fewer crashed calls applied are met first; that makes the next rules bite.  Two more, for
+crashed calls, both resting on one fact: leaving a crashed call unapplied loses nothing, since it
 may be applied later or never.  A configuration is skipped when the memo holds the same state with one of its
 crashed calls not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
 on top of crashed calls applied since the last ok call, because applying it before them reaches a configuration
@@ -114,6 +116,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     stuck: list[tuple[Hashable, int]] = []
     explored = 0
     e = nxt[head]
+    phase = 0
     focus = first_return_footprint()
     while True:
         if n_ok_done == ent.n_ok:
@@ -124,6 +127,10 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 return SearchOutcome(None, "time", explored=explored, states=len(memo))
             if cancel is not None and cancel.is_set():
                 return SearchOutcome(None, "interrupted", explored=explored, states=len(memo))
+        if (e == -1 or ent_ret[e]) and phase == 0:
+            phase = 1               # ok calls tried: now the crashed ones, from the front again
+            e = nxt[head]
+            continue
         if e == -1 or ent_ret[e]:
             pos = ent_pos[e] if e != -1 else 1 << 62
             if pos > fail_pos:
@@ -135,7 +142,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
             if not stack:
                 return SearchOutcome(False, fail_pos=fail_pos, explored=explored, states=len(memo),
                                      stuck=[(s, _bits_to_set(b)) for s, b in stuck], longest=best)
-            top, state, since = stack.pop()
+            top, state, since, phase = stack.pop()
             call = ent_call[top]
             if not is_ok[call]:
                 crashed.pop()
@@ -148,6 +155,9 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
             focus = first_return_footprint()
             continue
         call = ent_call[e]
+        if is_ok[call] == phase:     # phase 0 tries ok calls, phase 1 crashed ones
+            e = nxt[e]
+            continue
         if focus != -1 and foot[call] != -1 and foot[call] != focus:
             e = nxt[e]
             continue
@@ -160,7 +170,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 memo.add((new_lin, new_state))
                 if not is_ok[call]:
                     crashed.append(call)
-                stack.append((e, state, since))
+                stack.append((e, state, since, phase))
+                phase = 0
                 since = 0 if is_ok[call] else since + 1
                 state, linearized = new_state, new_lin
                 n_ok_done += is_ok[call]

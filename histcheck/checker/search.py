@@ -52,6 +52,7 @@ class _Arrays:
         self.best = np.empty(max(n, 1), np.int32)
         self.crash_stack = np.empty(max(n, 1), np.int32)
         self.stack_since = np.empty(max(n, 1), np.int32)
+        self.stack_phase = np.empty(max(n, 1), np.int32)
         self.slots = np.full(INITIAL_MEMO * 2, -1, np.int64)
         self.arena_bits = np.empty(INITIAL_MEMO * self.W, np.uint64)
         self.arena_state = np.empty(INITIAL_MEMO, np.int32)
@@ -106,7 +107,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
         while True:
             code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
                                 entries.is_ok, entries.kind, entries.foot, entries.blind, a.zob, table.table, a.nxt, a.prv, a.bits, a.hreg,
-                                a.stack_e, a.stack_s, a.stack_since, a.best, a.crash_stack, a.slots, a.arena_bits, a.arena_state,
+                                a.stack_e, a.stack_s, a.stack_since, a.stack_phase, a.best, a.crash_stack, a.slots, a.arena_bits, a.arena_state,
                                 a.arena_hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
