@@ -209,33 +209,37 @@ class History:
         slots: list[Call | None] = []
         where = self.source
         keep_failed = include_failed
+        pending_get, pending_pop, add_slot = pending.get, pending.pop, slots.append
         for pos, op in enumerate(self.ops):
             process = op.process
             if process.__class__ is not int:
                 continue
             op_type = op.type
             if op_type == "invoke":
-                previous = pending.get(process)
+                previous = pending_get(process)
                 if previous is not None:
                     raise HistoryError(
                         f"process {process} invoked {op.f} while its {previous[0].f} invoked at "
                         f"{_where(previous[0])} is still open", path=where, line=_line(op),
                         expected="a completion (:ok, :fail or :info) before the next invocation")
                 pending[process] = (op, pos, len(slots))
-                slots.append(None)
+                add_slot(None)
                 continue
-            opened = pending.pop(process, None)
+            opened = pending_pop(process, None)
             if opened is None:
                 raise HistoryError(f"process {process} completed {op.f} ({op.type}) with no invocation",
                                    path=where, line=_line(op),
                                    expected=f"an :invoke of process {process} before its completion")
+            if op_type == "fail" and not keep_failed:
+                continue
             invoke, call_pos, slot = opened
             if op_type == "ok":
-                value = op.value if op.value is not None else invoke.value
-                slots[slot] = Call(0, process, invoke.f, value, "ok", invoke, op, call_pos, pos)
+                value = op.value
+                slots[slot] = Call(0, process, invoke.f, invoke.value if value is None else value, "ok", invoke,
+                                   op, call_pos, pos)
             elif op_type == "info":
                 slots[slot] = Call(0, process, invoke.f, invoke.value, "info", invoke, op, call_pos, INFINITY)
-            elif keep_failed:
+            else:
                 slots[slot] = Call(0, process, invoke.f, invoke.value, "fail", invoke, op, call_pos, pos)
         for process, (invoke, call_pos, slot) in pending.items():
             slots[slot] = Call(0, process, invoke.f, invoke.value, "open", invoke, None, call_pos, INFINITY)
