@@ -47,7 +47,7 @@ def _one(spec: str, options: dict) -> Any:
     kwargs.update({k: v for k, v in options.items() if k in ARGS[name] and k not in kwargs})
     text = schedule or options.get("schedule") or options.get("default_schedule")
     try:
-        plan = options.get("schedule_obj") or parse_schedule(text)
+        plan = options.get("schedule_obj") or (parse_schedule(text) if text else None)
     except ValueError as exc:
         raise InputError(str(exc))
     try:

@@ -29,6 +29,7 @@ class FaultNemesis(Nemesis):
 
     def __init__(self, schedule: Schedule | None = None, **options: Any) -> None:
         self.plan = schedule or Every()
+        self.default_schedule = schedule is None  # a nemesis may pick a better default for its DB in setup
         self.options = options
         self.in_force: Any = None
         self.lock = threading.Lock()

@@ -7,6 +7,9 @@ node sees a majority, no two the same one: Jepsen's ``partition-majorities-ring`
 share one node), ``cycle`` (every mode in turn), or an explicit grouping ``[n1] | [n2 n3]`` (``clients`` may be
 named in a group).  The clients keep every link unless named; ``+clients`` after a mode (``leader+clients``) puts
 them on the side of the first group: that is how the Redis test isolates its primary together with the writers.
+Against Redis the default is ``leader+clients``, held 8 s every 3 s, and the sentinels are told to refresh their
+replicas' INFO every second (``SENTINEL DEBUG info-period 1000``) so that a failover is not aborted for stale
+replica information.
 Recorded as ``:start-partition`` (value: the mode, then the groups and the cut links) and ``:stop-partition``.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from histcheck.errors import InputError
 from histcheck.run.net import CLIENTS
 
 from .base import FaultNemesis
+from .schedules import Every
 from .links import links_for, pairs_of
 
 MODES = ("halves", "one", "leader", "ring", "bridge")
@@ -69,8 +73,23 @@ class Partition(FaultNemesis):
     def setup(self, db: Any) -> None:
         """Against Redis the default isolates the primary with the clients (how it loses acknowledged writes)."""
         super().setup(db)
-        if self.default_mode and getattr(db, "name", "") == "redis":
+        if getattr(db, "name", "") != "redis":
+            return
+        if self.default_mode:
             self.set_mode("leader+clients")
+        if self.default_schedule:  # long enough for the sentinels to notice (2 s) and fail over
+            self.plan = Every(3, 8)
+        self.prompt_sentinels(db)
+
+    def prompt_sentinels(self, db: Any) -> None:
+        """Sentinels send INFO to replicas every 10 s and abort a failover whose replicas' INFO is older than 5 s
+        (``-failover-abort-no-good-slave``, then no retry for 2 x failover-timeout); refreshing every second makes
+        a failover start whenever the primary is cut off, which is the situation under test."""
+        for name in db.node_names:
+            try:
+                db._sentinel(name).execute_command("SENTINEL", "DEBUG", "info-period", "1000")
+            except Exception as exc:  # an older sentinel without SENTINEL DEBUG: failovers may abort
+                self.sentinel_note = f"SENTINEL DEBUG info-period failed on {name}: {exc}"
 
     def set_mode(self, mode: str) -> None:
         self.mode, _, extra = mode.partition("+")
