@@ -72,7 +72,9 @@ class RunCommand(click.Command):
 @click.option("--db", type=click.Choice(["etcd", "redis"]), default="etcd", show_default=True,
               help="The database under test.")
 @click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")
-@click.option("--workload", type=click.Choice(WORKLOADS), default="register", show_default=True)
+@click.option("--workload", type=click.Choice(WORKLOADS), default=None,
+              help="What the clients do (default: register on etcd; set on redis, where acknowledged writes that a "
+                   "failover loses show up directly as missing elements).")
 @click.option("--nemesis", default="none", show_default=True,
               help="Faults: none, partition[:MODE], packet, latency, count-filter, kill[:TARGET], pause, stop-all, "
                    "membership, clock; several joined by commas (docs/nemesis.md).")
@@ -108,8 +110,13 @@ def run(**kwargs: Any) -> None:
     sys.exit(_run(kwargs, quiet))
 
 
+DEFAULT_WORKLOAD = {"etcd": "register", "redis": "set"}
+
+
 def _run(kwargs: dict, quiet: bool) -> int:
     from .runner import RunOptions, Runner
+    if kwargs["workload"] is None:
+        kwargs["workload"] = DEFAULT_WORKLOAD.get(kwargs["db"], "register")
     try:
         mix = parse_mix(kwargs.pop("mix"), kwargs["workload"])
     except InputError as exc:
