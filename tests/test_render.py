@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_timeline_marks_the_failure_counterexample_and_linearization(cas_failure
     assert data["states"], "the model could not replay the longest linearization"
     first = points[0][0]
     assert data["states"][first][0] == "0"
-    assert data["nemesis"] and all(a <= b for a, b, _ in data["nemesis"])
+    assert data["nemesis"] and all(a <= b for a, b, _, _ in data["nemesis"])
     pending = {(data["procs"][ops["lane"][i]], ops["iidx"][i]) for i in mark["pending"]}
     assert ("77", 463) in pending  # the crashed cas [1 1] the explanation names
 
@@ -110,13 +111,115 @@ def test_100k_operation_page_stays_small():
 
 def test_nemesis_intervals_pair_start_and_stop():
     history = timed_history()
-    assert nemesis_intervals(history) == [[2, 5, "start partition"]]
+    assert nemesis_intervals(history) == [[2, 5, "start partition", GREY]]
     open_ended = History(history.ops[:5])
-    assert nemesis_intervals(open_ended) == [[2, 5, "start partition"]]
+    assert nemesis_intervals(open_ended) == [[2, 5, "start partition", GREY]]
     jepsen_style = History([Op("invoke", "nemesis", "kill", None, index=0), Op("info", "nemesis", "kill", "n1", index=1),
                             Op("invoke", "nemesis", "start-process", None, index=2),
                             Op("info", "nemesis", "start-process", "n1", index=3)])
-    assert nemesis_intervals(jepsen_style) == [[1, 3, "kill n1"]]
+    assert nemesis_intervals(jepsen_style) == [[0, 3, "kill n1", KILL]]
+
+
+# -- nemesis windows and colours ------------------------------------------------------------------------------
+
+GREY, PARTITION, KILL = "#888888", "#e06666", "#cc0000"
+
+
+def two_nemeses() -> History:
+    """Partition and kill (each step an :info pair), overlapping; the kill never healed; a final heal of the
+    partition when none is in force."""
+    rows = [(0, "invoke", 0, "write", 1), (1, "info", "nemesis", "start-partition", {"mode": "halves"}),
+            (2, "info", "nemesis", "start-partition", {"cut": [["n1", "n3"]]}), (3, "ok", 0, "write", 1),
+            (4, "info", "nemesis", "kill", {"target": "one"}), (5, "info", "nemesis", "kill", {"nodes": ["n2"]}),
+            (6, "invoke", 1, "read", None), (7, "info", "nemesis", "stop-partition", None),
+            (8, "info", "nemesis", "stop-partition", "healed"), (9, "ok", 1, "read", 1),
+            (10, "info", "nemesis", "stop-partition", "final-heal"),
+            (11, "info", "nemesis", "stop-partition", "final-heal"), (12, "invoke", 0, "read", None),
+            (13, "ok", 0, "read", 1)]
+    return History([Op(t, p, f, v, index=i, time=i * 1_000_000) for i, t, p, f, v in rows], source="two.edn")
+
+
+@pytest.fixture
+def without_nemesis_package(monkeypatch):
+    from histcheck.render import timeline
+    monkeypatch.setitem(sys.modules, "nemesis", None)  # import nemesis now raises ImportError
+    timeline.nemesis_tables.cache_clear()
+    yield
+    monkeypatch.undo()
+    timeline.nemesis_tables.cache_clear()
+
+
+def test_two_nemeses_paired_overlapping_and_left_open():
+    got = nemesis_intervals(two_nemeses())
+    assert [(a, b, colour) for a, b, _, colour in got] == [(1, 8, PARTITION), (4, 14, KILL)]
+    assert got[0][2] == "start-partition {'cut': [['n1', 'n3']]}"  # what was done (the completion's value)
+    assert got[1][2] == "kill {'nodes': ['n2']}"
+
+
+def test_timeline_data_colours_windows_and_legend():
+    data = timeline_data(two_nemeses(), None)
+    assert [w[3] for w in data["nemesis"]] == [PARTITION, KILL]
+    assert data["nemesis_legend"] == [["start-partition", PARTITION], ["kill", KILL]]
+    assert [w[:2] + w[3:] for w in data["time"]["nemesis"]] == [[1.0, 8.0, PARTITION], [4.0, 13.0, KILL]]
+    page = render_timeline(two_nemeses(), None)
+    assert 'id="nemlegend"' in page and "D.nemesis_legend" in page and embedded(page)["nemesis_legend"]
+
+
+def test_every_nemesis_pair_closes_its_own_window():
+    import nemesis
+    for opener, closer in nemesis.windows().items():
+        ops = [Op("info", "nemesis", opener, None, index=0), Op("info", "nemesis", opener, "done", index=1),
+               Op("info", "nemesis", closer, None, index=2), Op("info", "nemesis", closer, "done", index=3),
+               Op("invoke", 0, "read", None, index=4)]
+        assert nemesis_intervals(History(ops)) == [[0, 3, f"{opener} done", nemesis.colours()[opener]]], opener
+    left_open = [Op("info", "nemesis", "stop-all", None, index=0), Op("info", "nemesis", "stop-all", ["n1"], index=1),
+                 Op("invoke", 0, "read", None, index=2)]
+    assert nemesis_intervals(History(left_open)) == [[0, 3, "stop-all ['n1']", nemesis.colours()["stop-all"]]]
+
+
+def test_a_failed_step_says_so():
+    ops = [Op("info", "nemesis", "start-packet", {"loss": 30}, index=0),
+           Op("info", "nemesis", "start-packet", {"loss": 30}, index=1, extra={"error": "RuntimeError: no nft"}),
+           Op("info", "nemesis", "stop-packet", None, index=2), Op("info", "nemesis", "stop-packet", {}, index=3)]
+    assert nemesis_intervals(History(ops)) == [[0, 3, "start-packet failed: RuntimeError: no nft", "#f6b26b"]]
+
+
+def test_jepsen_unpaired_and_paired_start_stop():
+    unpaired = History([Op("info", "nemesis", f, None, index=i) for i, f in enumerate(["start", "stop", "start", "stop",
+                                                                                       "start"])]
+                       + [Op("invoke", 0, "read", None, index=5)])
+    assert nemesis_intervals(unpaired) == [[0, 1, "start", GREY], [2, 3, "start", GREY], [4, 6, "start", GREY]]
+    paired = History([Op("info", "nemesis", "start", None, index=0), Op("invoke", 0, "read", None, index=1),
+                      Op("info", "nemesis", "start", "Cut off", index=2), Op("info", "nemesis", "stop", None, index=3),
+                      Op("info", "nemesis", "stop", "fully connected", index=4)])
+    assert nemesis_intervals(paired) == [[0, 4, "start Cut off", GREY]]
+    healed = History([Op("info", "nemesis", f, None, index=i) for i, f in enumerate(
+        ["isolate", "isolate", "kill", "kill", "recover", "recover"])])  # Jepsen's recover heals everything
+    assert [w[:2] for w in nemesis_intervals(healed)] == [[0, 5], [2, 5]]
+
+
+def test_renders_without_the_nemesis_package(without_nemesis_package, tmp_path):
+    from histcheck.render import timeline
+    assert timeline.nemesis_tables() == ({}, {})
+    got = nemesis_intervals(two_nemeses())
+    assert got[0][:2] == [1, 8] and {w[3] for w in got} == {GREY}
+    assert embedded(render_timeline(two_nemeses(), None))["nemesis_legend"] == [["start-partition, kill", GREY]]
+    assert figures.rate(two_nemeses(), tmp_path / "rate.svg").stat().st_size > 0
+
+
+def test_figures_shade_each_nemesis_in_its_colour(tmp_path):
+    history = two_nemeses()
+    bad = history.calls()[-1]
+    result = Result(False, "register", 0, ops=3, failure=Failure(None, op_summary(bad), None))
+    svgs = [figures.latency_raw(history, tmp_path / "raw.svg"), figures.latency_quantiles(history, tmp_path / "q.svg"),
+            figures.rate(history, tmp_path / "rate.svg")]
+    svgs += [p for p in figures.anomaly_window(history, result, None, tmp_path / "anomaly") if p.suffix == ".svg"]
+    assert len(svgs) == 4
+    for path in svgs:
+        text = path.read_text().lower()
+        assert PARTITION in text and KILL in text, path.name
+    legend = (tmp_path / "rate.svg").read_text()
+    assert "nemesis: start-partition" in legend and "nemesis: kill" in legend
 
 
 # -- figures -----------------------------------------------------------------------------------------------
@@ -156,6 +259,6 @@ def test_time_axis_is_milliseconds_from_the_first_event():
     data = timeline_data(history, None)
     t = data["time"]
     assert t["t0"] == [0.0, 1.0, 11.0] and t["t1"] == [5.0, 9.0, 12.0] and t["max"] == 12.0
-    assert t["nemesis"] == [[2.0, 10.0, "start partition"]]
+    assert t["nemesis"] == [[2.0, 10.0, "start partition", GREY]]
     untimed = History([Op(o.type, o.process, o.f, o.value, index=o.index) for o in history.ops])
     assert timeline_data(untimed, None)["time"] is None

@@ -1,7 +1,8 @@
 """Figures, drawn the way Jepsen draws them: latency, throughput and the anomaly window, faults shaded.
 
 Jepsen's ``latency-raw.png``, ``latency-quantiles.png`` and ``rate.png`` are how people first see what a fault
-did to a system: points or lines per operation type over time, with grey bands where the nemesis was active.
+did to a system: points or lines per operation type over time, with bands where the nemesis was active (here in
+each fault's colour from ``nemesis.colours()``, grey for names it does not know).
 Knossos adds ``linear.svg``, a small timeline of the operations around the failure.  This module draws all four
 with matplotlib's Agg backend (no display needed):
 
@@ -77,13 +78,17 @@ def _positions(history: History) -> dict[int, int]:
 
 
 def shade_nemesis(ax: Any, history: History, clk: Clock) -> None:
-    """Grey bands where a fault was active, labelled once, as Jepsen shades them."""
-    from .timeline import nemesis_intervals
+    """Bands where a fault was active, as Jepsen shades them, in ``nemesis.colours()``'s colour (grey for names it
+    does not know); one legend entry per colour."""
+    from .timeline import _nemesis_windows, nemesis_legend
+    windows = _nemesis_windows(history)
+    legend = dict((colour, text) for text, colour in nemesis_legend(windows))
     last = len(clk.at) - 1
-    for i, (start, end, label) in enumerate(nemesis_intervals(history)):
+    for start, end, _label, colour, _name in windows:
         a, b = clk.at[min(start, last)], clk.at[min(end, last)]
-        ax.axvspan(a, b if b > a else a + 1e-9, color="#888888", alpha=0.18, lw=0,
-                   label="nemesis" if i == 0 else None)
+        text = legend.pop(colour, None)
+        ax.axvspan(a, b if b > a else a + 1e-9, color=colour, alpha=0.18, lw=0,
+                   label=f"nemesis: {text}" if text is not None else None)
 
 
 # -- latency and rate -------------------------------------------------------------------------------------------
@@ -212,9 +217,12 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
     procs = sorted({c.process for c in shown}, key=lambda p: (str(type(p)), p))[:max_lanes]
     lane = {p: i for i, p in enumerate(procs)}
     fig, ax = plt.subplots(figsize=(11, 0.45 * len(procs) + 1.8))
-    for a, b, label in _nemesis(history, lo, hi):
-        ax.axvspan(a, b, color="#888888", alpha=0.15, lw=0)
-        ax.text(a, len(procs) - 0.3, f"nemesis {label}"[:40], fontsize=7, color="#444")
+    ends: list[float] = []  # labels of overlapping windows on rows of their own
+    for a, b, label, colour in _nemesis(history, lo, hi):
+        ax.axvspan(a, b, color=colour, alpha=0.15, lw=0)
+        row = next((r for r, e in enumerate(ends) if e <= a), len(ends))
+        ends[row:row + 1] = [b]
+        ax.text(a, len(procs) - 0.3 - 0.4 * row, f"nemesis {label}"[:40], fontsize=7, color="#444")
     pending = {(d.get("invoke_index"), str(d.get("process"))) for cfg in failure.configs for d in cfg.pending}
     marks = {"ce": ce_keys, "ctx": ctx_keys, "pending": pending}
     for c in shown:
@@ -261,9 +269,10 @@ def _window(calls: list, pos: dict, fail_call: Any, ce_keys: set, n: int, margin
     return max(0, lo - margin), min(n, hi + margin)
 
 
-def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str]]:
+def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str, str]]:
     from .timeline import nemesis_intervals
-    return [(max(a, lo), min(b, hi), label) for a, b, label in nemesis_intervals(history) if b >= lo and a <= hi]
+    return [(max(a, lo), min(b, hi), label, colour) for a, b, label, colour in nemesis_intervals(history)
+            if b >= lo and a <= hi]
 
 
 # edge colour, width and line style of a bar, by what it is to the failure
@@ -294,7 +303,7 @@ def _bar(ax: Any, c: Any, y: int, start: int, end: int, style: str, min_label: f
 def _window_title(failure: Any) -> str:
     from ..explain.sentences import describe
     return (f"Anomaly window: {describe(failure.op)} cannot be linearized (red)\n"
-            f"purple: minimal counterexample (dashed: writes of values read) · dotted red: pending · grey: nemesis")
+            f"purple: minimal counterexample (dashed: writes of values read) · dotted red: pending · shaded: nemesis")
 
 
 def draw_all(history: History, result: Any, counterexample: Any, out_dir: Path) -> list[Path]:
