@@ -264,16 +264,6 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise RuntimeError("no free /24 under 10.77.0.0/16")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def list_namespaces() -> list[str]:
     done = procs.run_cmd(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
@@ -314,12 +304,12 @@ def sweep_stale() -> list[str]:
     removed = []
     for name in list_namespaces():
         m = _NS_RE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not procs.pid_alive(int(m.group(1))):
             procs.run_cmd(["ip", "netns", "del", name], check=False)
             removed.append(name)
     for name in list_root_links():
         m = _LINK_RE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not procs.pid_alive(int(m.group(1))):
             procs.run_cmd(["ip", "link", "del", name], check=False)
             removed.append(name)
     return removed

@@ -139,13 +139,14 @@ def sweep_work_dirs() -> list[str]:
     removed = []
     for name in os.listdir(root):
         m = WORK_DIR_RE.match(name)
-        if m and not _alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
             removed.append(name)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is a process with this pid still there (even if it is not ours to signal)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
