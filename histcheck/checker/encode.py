@@ -87,10 +87,10 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     order; ``kinds`` interns the inputs (and is filled in)."""
     calls = part.calls
     n = len(calls)
-    kind = np.fromiter((kinds.setdefault(op, len(kinds)) for op in part.inputs), np.int32, n)
-    call_pos = np.fromiter((c.call_pos for c in calls), np.int64, n)
-    ok = np.fromiter((c.status == "ok" for c in calls), np.bool_, n)
-    ret_pos = np.fromiter((c.return_pos if c.status == "ok" else -1 for c in calls), np.int64, n)
+    kind = np.array([kinds.setdefault(op, len(kinds)) for op in part.inputs], np.int32)
+    call_pos = np.array([c.call_pos for c in calls], np.int64)
+    ret_pos = np.array([c.return_pos if c.status == "ok" else -1 for c in calls], np.int64)
+    ok = ret_pos >= 0
     ids = np.arange(n, dtype=np.int32)
     pos = np.concatenate([call_pos, ret_pos[ok]])
     owner = np.concatenate([ids, ids[ok]])
@@ -103,11 +103,11 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     foot = np.full(n, -1, np.int32)
     if part.footprints is not None:
         names: dict[Hashable, int] = {}
-        foot = np.fromiter((-1 if f is None else names.setdefault(f, len(names)) for f in part.footprints),
-                           np.int32, n)
+        foot = np.array([-1 if f is None else names.setdefault(f, len(names)) for f in part.footprints],
+                        np.int32)
         if len(names) <= 1:
             foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
-    blind = np.zeros(n, np.uint8) if part.blind is None else np.fromiter(part.blind, np.uint8, n)
+    blind = np.zeros(n, np.uint8) if part.blind is None else np.array(part.blind, np.uint8)
     return Entries(ent_call, ent_ret, ent_pos, ret_entry, ok.astype(np.uint8), kind, int(ok.sum()), foot, blind)
 
 

@@ -29,7 +29,7 @@ class _Arrays:
     """The kernel's working set for one search (stacks and arena are written before they are read, so they
     start uninitialised; the slot index and the bitset must start empty)."""
 
-    def __init__(self, n: int, entries, stuck_limit: int, seed: int = 0x5EED) -> None:
+    def __init__(self, n: int, entries, stuck_limit: int) -> None:
         E = len(entries.ent_call)
         self.W = max(1, (n + 63) // 64)
         self.nxt = np.empty(E + 1, np.int32)
@@ -43,8 +43,7 @@ class _Arrays:
         else:
             self.nxt[0] = -1
         self.prv[E] = -1
-        rng = np.random.default_rng(seed)
-        self.zob = rng.integers(0, np.iinfo(np.uint64).max, size=max(n, 1), dtype=np.uint64, endpoint=True)
+        self.zob = zobrist_keys(max(n, 1))
         self.bits = np.zeros(self.W, np.uint64)
         self.hreg = np.zeros(1, np.uint64)
         self.stack_e = np.empty(max(n, 1), np.int32)
@@ -81,6 +80,20 @@ class _Arrays:
         self.arena_hash = _grown(self.arena_hash, cap)
         self.slots = np.full(cap * 2, -1, np.int64)
         K.rehash(self.arena_hash, count, self.slots)
+
+
+_ZOBRIST = np.empty(0, np.uint64)
+
+
+def zobrist_keys(n: int) -> np.ndarray:
+    """The first ``n`` of one fixed sequence of random 64-bit keys (one per call), made once per process:
+    seeding a generator for every search cost more than many small searches themselves."""
+    global _ZOBRIST
+    if len(_ZOBRIST) < n:
+        size = max(n, 2 * len(_ZOBRIST), 4096)
+        _ZOBRIST = np.random.default_rng(0x5EED).integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64,
+                                                          endpoint=True)
+    return _ZOBRIST[:n]
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
