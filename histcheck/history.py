@@ -210,6 +210,7 @@ class History:
         where = self.source
         keep_failed = include_failed
         pending_get, pending_pop, add_slot = pending.get, pending.pop, slots.append
+        n_slots = 0
         for pos, op in enumerate(self.ops):
             process = op.process
             if process.__class__ is not int:
@@ -222,8 +223,9 @@ class History:
                         f"process {process} invoked {op.f} while its {previous[0].f} invoked at "
                         f"{_where(previous[0])} is still open", path=where, line=_line(op),
                         expected="a completion (:ok, :fail or :info) before the next invocation")
-                pending[process] = (op, pos, len(slots))
+                pending[process] = (op, pos, n_slots)
                 add_slot(None)
+                n_slots += 1
                 continue
             opened = pending_pop(process, None)
             if opened is None:
