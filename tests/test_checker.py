@@ -379,3 +379,12 @@ def test_kernel_matches_the_definition_on_tiny_histories(model: str, seed: int, 
     expected = brute_force(history, model, INITS[model])
     assert histcheck.check(history, model=model, init=INITS[model]).valid is expected
     assert histcheck.check(history, model=model, init=INITS[model], engine="reference").valid is expected
+
+
+def test_one_object_check_refuses_independent_tuples() -> None:
+    history = h((0, "invoke", "write", ("a", 1)), (0, "ok", "write", ("a", 1)),
+                (1, "invoke", "read", ("a", None)), (1, "ok", "read", ("a", 1)))
+    assert histcheck.check(history, model="register", init=0).valid is True
+    with pytest.raises(InputError) as err:
+        histcheck.check(history, model="register", init=0, partition=False)
+    assert "independent" in str(err.value)

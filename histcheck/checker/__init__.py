@@ -55,7 +55,13 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     except (ValueError, TypeError) as exc:
         raise InputError(f"bad initial value for {m.name}: {exc}") from None
     calls = history.calls()
-    style = history.key_style() if partition else None
+    style = history.key_style()
+    if not partition:
+        if style == "tuple":
+            raise InputError("this history's values are Jepsen independent [key value] pairs, which only a check "
+                             "per key can read", path=history.source,
+                             expected="--partition (the default), or a model that reads keys itself such as kv")
+        style = None
     parts = _partitions(history, calls, style, m)
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if len(parts) >= PARALLEL_FROM_KEYS else 1
