@@ -304,6 +304,8 @@ class History:
         for col in columns:
             if col not in frame.columns:
                 frame[col] = None
+        # values stay Python objects: pandas would turn [1, nil] into floats [1.0, NaN]
+        frame["value"] = pd.Series([op.value for op in self.ops], index=frame.index, dtype=object)
         ordered = columns + [c for c in frame.columns if c not in columns]
         return frame[ordered]
 
@@ -315,7 +317,7 @@ class History:
         for pos, record in enumerate(frame.to_dict("records")):
             fields = {}
             for k, v in record.items():
-                if v is None or (isinstance(v, float) and math.isnan(v) and k != "value"):
+                if v is None or (isinstance(v, float) and math.isnan(v)):
                     continue
                 if k in ("index", "time") and not isinstance(v, int):
                     v = int(v)

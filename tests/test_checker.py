@@ -388,3 +388,88 @@ def test_one_object_check_refuses_independent_tuples() -> None:
     with pytest.raises(InputError) as err:
         histcheck.check(history, model="register", init=0, partition=False)
     assert "independent" in str(err.value)
+
+
+class _SnapshotKV(histcheck.models.base.Model):
+    """Writes with a key as footprint, and whole-state snapshots with none: they do not commute."""
+
+    name = "snapshot-kv"
+    default_init = 0
+
+    def init_state(self, init):
+        return (("a", 0), ("b", 0))
+
+    def prepare(self, call):
+        if call.f == "w":
+            return ("w", call.value[0], call.value[1])
+        return ("snap", tuple(call.value))
+
+    def step(self, state, op):
+        values = dict(state)
+        if op[0] == "w":
+            values[op[1]] = op[2]
+            return tuple(sorted(values.items()))
+        return state if op[1] == state else Inconsistent("bad snapshot")
+
+    def footprint(self, op):
+        return op[1] if op[0] == "w" else None
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_whole_state_calls_turn_the_footprint_reduction_off(engine: str) -> None:
+    """Found in review: the only order is w(a,1), snapshot, w(b,1); the reduction must not hide it."""
+    ops = [Op("invoke", 0, "w", ("a", 1)), Op("invoke", 1, "snap", None), Op("invoke", 2, "w", ("b", 1)),
+           Op("ok", 2, "w", ("b", 1)), Op("ok", 1, "snap", (("a", 1), ("b", 0))), Op("ok", 0, "w", ("a", 1))]
+    for i, op in enumerate(ops):
+        op.index = i
+    assert histcheck.check(History(ops), _SnapshotKV(), partition=False, engine=engine).valid is True
+
+
+def test_ctrl_c_with_parallel_workers_returns_promptly() -> None:
+    import os
+    import signal
+    import threading
+    import time as clock
+
+    from histcheck.models.register import CasRegister
+
+    class Slow(CasRegister):
+        name = "slow-register"
+
+        def step(self, state, op):
+            clock.sleep(0.02)
+            return super().step(state, op)
+
+    ops = []
+    for k in range(8):
+        for j in range(30):
+            ops += [Op("invoke", k, "write", (k, j)), Op("ok", k, "write", (k, j)),
+                    Op("invoke", k, "read", (k, None)), Op("ok", k, "read", (k, j))]
+    for i, op in enumerate(ops):
+        op.index = i
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    started = clock.monotonic()
+    result = histcheck.check(History(ops), Slow(), 0, workers=2)
+    timer.cancel()
+    assert result.valid == "unknown" and result.cause == "interrupted"
+    assert clock.monotonic() - started < 6
+
+
+def test_dataframe_round_trip_keeps_nil_values() -> None:
+    history = h((0, "invoke", "write", 1), (0, "ok", "write", 1), (1, "invoke", "read", None),
+                (1, "ok", "read", None), (2, "invoke", "read", None), (2, "ok", "read", 1))
+    back = History.from_dataframe(history.to_dataframe())
+    assert [op.value for op in back] == [op.value for op in history]
+    assert histcheck.check(back, model="register", init=0).valid is True
+
+
+def test_values_and_initial_values_a_model_cannot_use_are_input_errors() -> None:
+    kv_ops = [Op("invoke", 0, "put", "a", index=0, extra={"key": "k"}), Op("ok", 0, "put", "a", index=1, extra={"key": "k"}),
+              Op("invoke", 1, "get", None, index=2, extra={"key": "k"}), Op("ok", 1, "get", 5, index=3, extra={"key": "k"})]
+    with pytest.raises(InputError):
+        histcheck.check(History(kv_ops), model="kv", init="")
+    with pytest.raises(InputError):
+        histcheck.check(History(kv_ops[:2]), model="kv", init=0)
+    register = h((0, "invoke", "write", 1), (0, "ok", "write", 1))
+    assert histcheck.check(register, model="register", init={"x": 0}).valid is True

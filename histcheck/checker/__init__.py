@@ -74,7 +74,7 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     try:
         runner = _run_parallel if workers > 1 else _run_serial
         runner(parts, lambda part: _timed(search, part, m, init_state, deadline, budget, cancel), outcomes,
-               workers)
+               workers, cancel)
     except KeyboardInterrupt:
         cancel.set()
         cause = "interrupted"
@@ -102,20 +102,21 @@ def _timed(search, part: Partition, m: Model, init_state, deadline, budget, canc
     return part, outcome, time.monotonic() - t0
 
 
-def _run_serial(parts, job, outcomes: list, workers: int) -> None:
+def _run_serial(parts, job, outcomes: list, workers: int, cancel: threading.Event) -> None:
     for part in parts:
         outcomes.append(job(part))
         if outcomes[-1][1].cause == "time":
             return
 
 
-def _run_parallel(parts, job, outcomes: list, workers: int) -> None:
+def _run_parallel(parts, job, outcomes: list, workers: int, cancel: threading.Event) -> None:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="histcheck") as pool:
         futures = [pool.submit(job, part) for part in parts]
         try:
             for future in futures:
                 outcomes.append(future.result())
         except BaseException:
+            cancel.set()            # running searches stop at their next slice; leaving the pool waits for them
             for future in futures:
                 future.cancel()
             raise
@@ -147,7 +148,8 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, 
 def _engine(name: str):
     if name == "reference":
         def run(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
-            return search_reference(part, m, init_state, deadline=deadline, cancel=cancel)
+            return search_reference(part, m, init_state, deadline=deadline, cancel=cancel,
+                                    memory_limit=memory_limit)
         return run
     if name == "kernel":
         from .search import search_kernel

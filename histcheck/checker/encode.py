@@ -16,7 +16,7 @@ histcheck turns one key's calls into:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -62,7 +62,10 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
             kept = [c for i, c in enumerate(kept) if i not in drop]
             inputs = [op for i, op in enumerate(inputs) if i not in drop]
     traits = {op: (model.footprint(op), model.blind(op)) for op in dict.fromkeys(inputs)}
-    footprints = [traits[op][0] for op in inputs] if any(f is not None for f, _ in traits.values()) else None
+    # The focus reduction is sound only when every call has a footprint: a whole-state call does not commute
+    # with calls on other footprints, so one of them turns the reduction off for the partition.
+    footprints = [traits[op][0] for op in inputs] if traits and all(f is not None for f, _ in traits.values()) \
+        else None
     blind = [traits[op][1] for op in inputs] if any(b for _, b in traits.values()) else None
     return Partition(key, kept, inputs, list(calls), footprints, blind)
 
@@ -111,10 +114,15 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     return Entries(ent_call, ent_ret, ent_pos, ret_entry, ok.astype(np.uint8), kind, int(ok.sum()), foot, blind)
 
 
+class TableTooLarge(MemoryError):
+    """The transition table would outgrow the search's memory cap."""
+
+
 class StateTable:
     """Interned model states and the transition table ``table[state, kind]``, grown on demand."""
 
-    def __init__(self, model: Model, init_state: Hashable, inputs: Sequence[Hashable]) -> None:
+    def __init__(self, model: Model, init_state: Hashable, inputs: Sequence[Hashable],
+                 memory_limit: int | None = None) -> None:
         self.model = model
         self.inputs = list(inputs)
         self.states: list[Hashable] = []
@@ -123,6 +131,7 @@ class StateTable:
         width = max(1, len(self.inputs))
         self.table = np.full((64, width), NOT_COMPUTED, np.int32)
         self.steps = 0
+        self.memory_limit = memory_limit
         self.canon = model.abstraction(self.inputs)
         self.intern(init_state)
 
@@ -166,7 +175,8 @@ class StateTable:
         self._ensure_rows(len(self.states))
         self.table[sid, kind] = value
 
-    def prefill(self, max_states: int = 1024, max_steps: int | None = None) -> bool:
+    def prefill(self, max_states: int = 1024, max_steps: int | None = None,
+                stop: Callable[[], bool] | None = None) -> bool:
         """Tabulate breadth-first from the initial state, within a small budget of model steps; True when the
         whole reachable space fits (registers), False when the rest is left to be filled lazily."""
         if max_steps is None:
@@ -175,7 +185,7 @@ class StateTable:
             return True
         sid = 0
         while sid < len(self.states):
-            if sid >= max_states or self.steps >= max_steps:
+            if sid >= max_states or self.steps >= max_steps or (stop is not None and stop()):
                 return False
             if sid not in self.done:
                 self.fill_row(sid)
@@ -188,6 +198,8 @@ class StateTable:
         cap = self.table.shape[0]
         while cap < rows:
             cap *= 2
+        if self.memory_limit is not None and (cap + self.table.shape[0]) * self.table.shape[1] * 4 > self.memory_limit:
+            raise TableTooLarge(cap)
         grown = np.full((cap, self.table.shape[1]), NOT_COMPUTED, np.int32)
         grown[: self.table.shape[0]] = self.table
         self.table = grown

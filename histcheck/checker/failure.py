@@ -17,6 +17,7 @@ from .reference import SearchOutcome
 from .result import Config, Failure, PathStep, op_summary
 
 MAX_CONFIGS = 16
+STUCK_LIMIT = 64     # the searches' default stuck_limit: reaching it means some candidates went unrecorded
 MAX_PATHS = 12
 PATH_DEPTH = 2
 
@@ -35,7 +36,7 @@ def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Fail
         configs=configs,
         final_paths=paths,
         longest=longest,
-        configs_truncated=len(raw) > MAX_CONFIGS or len(outcome.stuck) >= 64,
+        configs_truncated=len(raw) > MAX_CONFIGS or len(outcome.stuck) >= STUCK_LIMIT,
     )
 
 

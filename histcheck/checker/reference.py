@@ -53,14 +53,17 @@ class SearchOutcome:
 
 
 def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
-                     stuck_limit: int = 64, cancel=None) -> SearchOutcome:
+                     stuck_limit: int = 64, cancel=None, memory_limit: int | None = None) -> SearchOutcome:
     """Decide one partition with the plain-Python search (see the module docstring)."""
     entries = make_entries(part, {})
-    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel)
+    max_memo = None
+    if memory_limit is not None:   # a Python memo entry costs about 150 bytes plus its bitset
+        max_memo = memory_limit // (150 + len(part.calls) // 8)
+    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel, max_memo)
 
 
 def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
-            stuck_limit: int, cancel=None) -> SearchOutcome:
+            stuck_limit: int, cancel=None, max_memo: int | None = None) -> SearchOutcome:
     E = len(ent.ent_call)
     head = E
     nxt = list(range(1, E + 1)) + [0]
@@ -127,6 +130,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 return SearchOutcome(None, "time", explored=explored, states=len(memo))
             if cancel is not None and cancel.is_set():
                 return SearchOutcome(None, "interrupted", explored=explored, states=len(memo))
+            if max_memo is not None and len(memo) > max_memo:
+                return SearchOutcome(None, "memory", explored=explored, states=len(memo))
         if (e == -1 or ent_ret[e]) and phase == 0:
             phase = 1               # ok calls tried: now the crashed ones, from the front again
             e = nxt[head]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.base import Model
 from . import kernel as K
-from .encode import Partition, StateTable, make_entries
+from .encode import Partition, StateTable, TableTooLarge, make_entries
 from .reference import SearchOutcome
 
 SLICE_STEPS = 1 << 19
@@ -111,17 +111,23 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     inputs = [None] * len(kinds)
     for op, k in kinds.items():
         inputs[k] = op
-    table = StateTable(model, init_state, inputs)
-    table.prefill()
+    table = StateTable(model, init_state, inputs, memory_limit)
+    def stop() -> bool:
+        return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
+    try:
+        table.prefill(stop=stop)
+    except TableTooLarge:
+        return SearchOutcome(None, "memory", engine="kernel")
     n = len(part.calls)
     a = _Arrays(n, entries, stuck_limit)
     code = K.PAUSE
     try:
         while True:
             code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
-                                entries.is_ok, entries.kind, entries.foot, entries.blind, a.zob, table.table, a.nxt, a.prv, a.bits, a.hreg,
-                                a.stack_e, a.stack_s, a.stack_since, a.stack_phase, a.best, a.crash_stack, a.slots, a.arena_bits, a.arena_state,
-                                a.arena_hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
+                                entries.is_ok, entries.kind, entries.foot, entries.blind, a.zob, table.table,
+                                a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
+                                a.best, a.crash_stack, a.slots, a.arena_bits, a.arena_state, a.arena_hash,
+                                a.stuck_state, a.stuck_bits, a.regs, slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -134,7 +140,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                     raise MemoryBudget()
             elif code == K.MEMO_FULL:
                 a.grow_memo(memory_limit, table.nbytes)
-    except MemoryBudget:
+    except (MemoryBudget, TableTooLarge):
         return _gave_up("memory", a, table)
     explored = int(a.regs[K.R_STEPS])
     if code == K.VALID:

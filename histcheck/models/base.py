@@ -24,7 +24,7 @@ from typing import Any, Callable, Hashable
 
 from ..errors import HistoryError
 from ..history import Call
-from ..values import show
+from ..values import freeze, show
 
 
 class Inconsistent:
@@ -92,7 +92,7 @@ class Model:
 
     def init_state(self, init: Any) -> Hashable:
         """The state before any operation, from the user's initial value (an EDN literal already parsed)."""
-        return init
+        return freeze(init)
 
     def prepare(self, call: Call) -> Hashable | None:
         """Turn a call into a hashable input for ``step``, or None when it cannot affect the verdict."""

@@ -30,6 +30,8 @@ class KV(Model):
     default_init = ""
 
     def init_state(self, init: Any) -> Hashable:
+        if init is not None and not isinstance(init, str):
+            raise ValueError(f"every key starts as a string, such as \"\", not {show(init)}")
         self.initial = "" if init is None else init
         return ()
 
@@ -41,6 +43,8 @@ class KV(Model):
         if f == "get":
             if call.crashed or call.value is None:
                 return None
+            if not isinstance(call.value, str):
+                raise self.reject(call, f"the value read {show(call.value)}", "a string")
             return ("get", key, call.value)
         if f in ("put", "append"):
             if not isinstance(call.value, str):
