@@ -9,39 +9,31 @@ run changes, since the rules are re-applied together).  Recorded as ``:start-cou
 """
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from . import targets
-from .base import FaultNemesis
-from .links import links_for
+from .link_fault import LinkFault
 
 
-class CountFilter(FaultNemesis):
+class CountFilter(LinkFault):
     name = "count-filter"
     colour = "#8e7cc3"
     start_f = "start-count-filter"
     stop_f = "stop-count-filter"
+    removed = "count filter removed"
 
     def __init__(self, count: int = 50, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.count, self.target = int(count), targets.check(target)
 
-    def choose(self, rng: random.Random) -> Any:
-        return {"count": self.count, "target": self.target, "seed": rng.randrange(1 << 30)}
+    def rule_params(self) -> dict[str, Any]:
+        return {"count": self.count}
 
-    def start(self, value: Any) -> Any:
-        value = value or self.choose(random.Random(0))
-        rules = targets.rules(self.db, value["target"], random.Random(value["seed"]), count=value["count"])
+    def narrow(self, rules: list[dict], value: dict) -> list[dict]:
         if value["target"] in ("one", "leader"):  # only what flows into the chosen node
             into = rules[0]["dst"]
-            rules = [r for r in rules if r["dst"] == into]
-        links_for(self.db).set(self.name, rules=rules)
-        return {"count": value["count"], "links": targets.describe(rules)}
-
-    def stop(self, value: Any) -> Any:
-        links_for(self.db).clear(self.name)
-        return "count filter removed"
+            return [r for r in rules if r["dst"] == into]
+        return rules
 
 
 NEMESIS = CountFilter

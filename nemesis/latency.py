@@ -8,21 +8,21 @@ ms in the proxy.  Recorded as ``:start-latency`` / ``:stop-latency``.
 """
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from histcheck.run import net
 
 from . import targets
-from .base import FaultNemesis
-from .links import links_for, netem_available, no_netem_message
+from .link_fault import LinkFault
+from .links import netem_available, no_netem_message
 
 
-class Latency(FaultNemesis):
+class Latency(LinkFault):
     name = "latency"
     colour = "#ffd966"
     start_f = "start-latency"
     stop_f = "stop-latency"
+    removed = "latency removed"
 
     def __init__(self, delay_ms: float = 100, jitter_ms: float = 50, target: str = "all", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -35,22 +35,13 @@ class Latency(FaultNemesis):
     def notes(self) -> list[str]:
         return [no_netem_message()] if net.is_root() and not netem_available() else []
 
-    def choose(self, rng: random.Random) -> Any:
-        return {"delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "target": self.target,
-                "seed": rng.randrange(1 << 30)}
+    def rule_params(self) -> dict[str, Any]:
+        return {"delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
 
     def start(self, value: Any) -> Any:
-        value = value or self.choose(random.Random(0))
         if self.db.network.kind != "proxy":
             raise RuntimeError(no_netem_message())
-        rules = targets.rules(self.db, value["target"], random.Random(value["seed"]),
-                              delay_ms=value["delay_ms"], jitter_ms=value["jitter_ms"])
-        links_for(self.db).set(self.name, rules=rules)
-        return {"delay_ms": value["delay_ms"], "jitter_ms": value["jitter_ms"], "links": targets.describe(rules)}
-
-    def stop(self, value: Any) -> Any:
-        links_for(self.db).clear(self.name)
-        return "latency removed"
+        return super().start(value)
 
 
 NEMESIS = Latency

@@ -7,37 +7,26 @@ chunk is delayed by a TCP retransmission timeout (200 ms), which is what loss co
 """
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from . import targets
-from .base import FaultNemesis
-from .links import links_for
+from .link_fault import LinkFault
 
 
-class Packet(FaultNemesis):
+class Packet(LinkFault):
     name = "packet"
     colour = "#f6b26b"
     start_f = "start-packet"
     stop_f = "stop-packet"
+    removed = "packet loss removed"
 
     def __init__(self, loss: float = 30, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loss = float(loss)
         self.target = targets.check(target)
 
-    def choose(self, rng: random.Random) -> Any:
-        return {"loss": self.loss, "target": self.target, "seed": rng.randrange(1 << 30)}
-
-    def start(self, value: Any) -> Any:
-        value = value or self.choose(random.Random(0))
-        rules = targets.rules(self.db, value["target"], random.Random(value["seed"]), loss=value["loss"])
-        links_for(self.db).set(self.name, rules=rules)
-        return {"loss": value["loss"], "links": targets.describe(rules)}
-
-    def stop(self, value: Any) -> Any:
-        links_for(self.db).clear(self.name)
-        return "packet loss removed"
+    def rule_params(self) -> dict[str, Any]:
+        return {"loss": self.loss}
 
 
 NEMESIS = Packet

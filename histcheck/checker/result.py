@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..values import Keyword, show, to_plain
+from ..values import Keyword, to_plain
 
 UNKNOWN = "unknown"
 CAUSES = ("time", "memory", "interrupted")
@@ -150,7 +150,7 @@ class Result:
 
     def to_edn(self) -> str:
         """The result as an EDN map with keyword keys, the way Jepsen's results.edn reads."""
-        return _edn(self.to_dict(), top=True)
+        return _edn(self.to_dict())
 
     def summary(self) -> str:
         verdict = {True: "valid", False: "INVALID", UNKNOWN: "unknown"}[self.valid]
@@ -163,20 +163,20 @@ class Result:
 _KEYISH = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_?!*+.")
 
 
-def _edn(value: Any, top: bool = False) -> str:
+def _edn(value: Any) -> str:
+    """The result's plain data as EDN: map keys that can be keywords become keywords (``:valid``), the verdict
+    ``"unknown"`` becomes ``:unknown``, and non-finite numbers nil; the writing itself is the formats' writer."""
+    from ..formats.ednwrite import edn
+    return edn(_keywordize(value))
+
+
+def _keywordize(value: Any) -> Any:
     if isinstance(value, dict):
-        parts = []
-        for k, v in value.items():
-            key = f":{k}" if isinstance(k, str) and k and set(k) <= _KEYISH and not k[0].isdigit() else _edn(k)
-            parts.append(f"{key} {_edn(v)}")
-        sep = ",\n " if top else ", "
-        return "{" + sep.join(parts) + "}"
+        return {(Keyword(k) if isinstance(k, str) and k and set(k) <= _KEYISH and not k[0].isdigit() else k):
+                (Keyword(UNKNOWN) if k == "valid" and v == UNKNOWN else _keywordize(v))
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return "[" + " ".join(_edn(v) for v in value) + "]"
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return "nil"
-        return repr(value)
-    if value == UNKNOWN and isinstance(value, str) and not isinstance(value, Keyword):
-        return ":unknown"
-    return show(value)
+        return tuple(_keywordize(v) for v in value)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
