@@ -68,7 +68,8 @@ def main() -> None:
               help="What a read of nil means: the key is absent (etcd, Porcupine) or the value is unknown "
                    "(Knossos); auto: absent when the initial value is nil.")
 @click.option("--partition/--no-partition", default=True, show_default=True,
-              help="Check independent keys separately (P-compositionality).")
+              help="Check independent keys separately (P-compositionality), or the whole history as one "
+                   "object (kv: the compositional search; same verdict).")
 @click.option("--engine", type=click.Choice(["kernel", "reference"]), default="kernel", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -22,8 +22,9 @@ from ..errors import InputError
 from ..history import NO_KEY, History
 from ..models import Model, get as get_model
 from .encode import Partition, make_partition
+from .compose import narrow_failure
 from .failure import build_failure
-from .reference import SearchOutcome, search_reference
+from .reference import SearchOutcome, is_compositional, search_reference
 from .result import UNKNOWN, KeyResult, Result
 
 DEFAULT = object()
@@ -78,6 +79,8 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     except KeyboardInterrupt:
         cancel.set()
         cause = "interrupted"
+    outcomes = [(part, _narrowed(part, outcome, search, m, init_state, deadline, memory_limit, cancel), seconds)
+                for part, outcome, seconds in outcomes]
     return _assemble(m, init_value, calls, parts, outcomes, cause, engine, started, style)
 
 
@@ -94,6 +97,15 @@ def _partitions(history: History, calls, style: str | None, m: Model) -> list[Pa
             raise exc.located(history.source) from None
     parts.sort(key=lambda p: len(p.calls))
     return parts
+
+
+def _narrowed(part: Partition, outcome: SearchOutcome, search, m: Model, init_state, deadline, memory_limit,
+              cancel) -> SearchOutcome:
+    """A compositional search's failure, located by its footprints' own searches (``compose.narrow_failure``)."""
+    if outcome.valid is not False or outcome.blame < 0 or cancel.is_set():
+        return outcome
+    return narrow_failure(part, outcome, search, m, init_state, deadline=deadline, memory_limit=memory_limit,
+                          cancel=cancel)
 
 
 def _timed(search, part: Partition, m: Model, init_state, deadline, budget, cancel):
@@ -139,7 +151,7 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, 
     failure = None
     if failures:
         part, outcome, _ = outcomes[failures[0][1]]
-        failure = build_failure(part, outcome, m)
+        failure = build_failure(outcome.part or part, outcome, m)
     return Result(valid=valid, model=m.name, init=init_value, ops=len(calls),
                   cause=cause if valid == UNKNOWN else None, failure=failure, keys=results,
                   analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=_notes(m, style, parts))
@@ -152,8 +164,14 @@ def _engine(name: str):
                                     memory_limit=memory_limit)
         return run
     if name == "kernel":
+        from .compose import search_split_kernel
         from .search import search_kernel
-        return search_kernel
+
+        def run_kernel(part, m, init_state, **options) -> SearchOutcome:
+            if is_compositional(part):
+                return search_split_kernel(part, m, init_state, **options)
+            return search_kernel(part, m, init_state, **options)
+        return run_kernel
     raise InputError(f"unknown engine {name!r}", expected="kernel or reference")
 
 
@@ -167,6 +185,10 @@ def _notes(m: Model, style: str | None, parts) -> list[str]:
     notes = []
     if style is not None and len(parts) > 1:
         notes.append(f"checked {len(parts)} independent keys separately ({style} keys)")
+    for part in parts:
+        if is_compositional(part):
+            notes.append(f"checked as one object over {len(set(part.footprints))} keys, each dead end charged to "
+                         "one key (compositional search)")
     if hasattr(m, "nil_read") and m.name in ("register", "cas-register", "multi-register"):
         notes.append(f"a read of nil means the value is {m.nil_read}")
     return notes

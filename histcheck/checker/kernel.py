@@ -29,7 +29,7 @@ PAUSE = 4
 # register slots
 (R_E, R_STATE, R_SP, R_NOKDONE, R_MEMO, R_FAILPOS, R_NSTUCK, R_BEST, R_COMMON, R_STEPS, R_NEED, R_NOK, R_W,
  R_NEEDK, R_NCRASH, R_SINCE, R_PHASE) = range(17)
-N_REGS = 17
+N_REGS = 18
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -273,3 +273,203 @@ def rehash(arena_hash, count, slots):
         while slots[slot] != -1:
             slot = (slot + np.uint64(1)) & mask
         slots[slot] = i
+
+
+# -- the compositional search (one object whose calls all have footprints; see reference.py) ---------------------
+#
+# The same walk, with three changes of representation: a state per footprint (``sv``), the linearized calls laid out
+# footprint by footprint (call ``c`` is bit ``bitpos[c]``; footprint ``f`` owns words ``flo[f]`` to
+# ``flo[f] + fwords[f]``) with a Zobrist hash per footprint (``fh``), and a memo that holds only dead ends, each as
+# (footprint's state, footprint's words).  State ids belong to one footprint each (the table is per footprint), so
+# the state id alone says whose words a memo record holds.
+
+R_BLAME = 17
+
+
+@njit(cache=True, inline="always")
+def _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, hv, sid, bits, lo, nw):
+    """The memo slot holding (sid, bits[lo:lo + nw]), or the empty slot where it would go; and whether found."""
+    slot = hv & mask
+    while True:
+        idx = slots[slot]
+        if idx == -1:
+            return slot, False
+        if arena_hash[idx] == hv and arena_state[idx] == sid:
+            same = True
+            base = idx * WM
+            for w in range(nw):
+                if arena_bits[base + w] != bits[lo + w]:
+                    same = False
+                    break
+            if same:
+                return slot, True
+        slot = (slot + np.uint64(1)) & mask
+
+
+@njit(cache=True)
+def _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, fhash, sid, bits, lo, nw, zob, bitpos,
+                   foot, f, crash_stack, ncrash):
+    """Is a dead end remembered with one crashed call of footprint ``f`` fewer, in the same state?"""
+    for i in range(ncrash):
+        c = crash_stack[i]
+        if foot[c] != f:
+            continue
+        b = bitpos[c]
+        bit = np.uint64(1) << np.uint64(b & 63)
+        bits[b >> 6] &= ~bit
+        slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask,
+                                    _mix(fhash ^ zob[c], sid), sid, bits, lo, nw)
+        bits[b >> 6] |= bit
+        if found:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, fwords, zob, table,
+                 nxt, prv, bits, fh, sv, stack_e, stack_s, stack_phase, crash_stack,
+                 slots, arena_bits, arena_state, arena_hash, regs, max_steps):
+    """Run the compositional search until it decides or needs Python; returns one of the codes above."""
+    WM = regs[R_W]
+    head = len(ent_call)
+    mask = np.uint64(len(slots) - 1)
+    cap = len(arena_state)
+    e = regs[R_E]
+    sp = regs[R_SP]
+    nokdone = regs[R_NOKDONE]
+    nmemo = regs[R_MEMO]
+    nok = regs[R_NOK]
+    ncrash = regs[R_NCRASH]
+    phase = regs[R_PHASE]
+    focus = _focus(nxt, ent_ret, ent_call, foot, head)
+    steps = 0
+    code = PAUSE
+    while True:
+        if nokdone == nok:
+            code = VALID
+            break
+        if steps >= max_steps:
+            break
+        steps += 1
+        if (e == -1 or ent_ret[e] == 1) and phase == 0:
+            phase = 1
+            e = nxt[head]
+            continue
+        blame = -1
+        if e == -1 or ent_ret[e] == 1:
+            # every focus call leads to a dead end: the focus projection is one (remember it)
+            f = focus
+            hv = _mix(fh[f], sv[f])
+            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, hv, sv[f], bits,
+                                        flo[f], fwords[f])
+            if not found:
+                if nmemo >= cap:
+                    code = MEMO_FULL
+                    break
+                slots[slot] = nmemo
+                arena_hash[nmemo] = hv
+                arena_state[nmemo] = sv[f]
+                base = nmemo * WM
+                lo = flo[f]
+                for w in range(fwords[f]):
+                    arena_bits[base + w] = bits[lo + w]
+                nmemo += 1
+            blame = f
+        else:
+            call = ent_call[e]
+            if is_ok[call] == phase or foot[call] != focus:
+                e = nxt[e]
+                continue
+            f = focus
+            ns = table[sv[f], kind[call]]
+            if ns == -2:
+                regs[R_NEED] = sv[f]
+                regs[R_NEEDK] = kind[call]
+                code = NEED_ROW
+                break
+            if ns < 0:
+                e = nxt[e]
+                continue
+            b = bitpos[call]
+            bit = np.uint64(1) << np.uint64(b & 63)
+            bits[b >> 6] |= bit
+            nfh = fh[f] ^ zob[call]
+            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, _mix(nfh, ns), ns,
+                                        bits, flo[f], fwords[f])
+            if not found:
+                if is_ok[call] == 0:
+                    crash_stack[ncrash] = call
+                    found = _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, nfh, ns, bits,
+                                           flo[f], fwords[f], zob, bitpos, foot, f, crash_stack, ncrash + 1)
+                elif ncrash > 0:
+                    found = _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, nfh, ns, bits,
+                                           flo[f], fwords[f], zob, bitpos, foot, f, crash_stack, ncrash)
+            if found:
+                bits[b >> 6] &= ~bit
+                e = nxt[e]
+                continue
+            if is_ok[call] == 0:
+                crash_stack[ncrash] = call
+                ncrash += 1
+            stack_e[sp] = e
+            stack_s[sp] = sv[f]
+            stack_phase[sp] = phase
+            sp += 1
+            sv[f] = ns
+            fh[f] = nfh
+            nokdone += is_ok[call]
+            _unlink(nxt, prv, e)
+            r = ret_entry[call]
+            if r != -1:
+                _unlink(nxt, prv, r)
+            e = nxt[head]
+            phase = 0
+            if nokdone == nok:
+                continue
+            focus = _focus(nxt, ent_ret, ent_call, foot, head)
+            if focus == f:
+                continue
+            g = focus
+            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, _mix(fh[g], sv[g]),
+                                        sv[g], bits, flo[g], fwords[g])
+            if not found:
+                continue
+            blame = g           # the new focus is already known to be a dead end
+        # back to the nearest configuration whose focus is the blamed footprint
+        invalid = False
+        while True:
+            if sp == 0:
+                invalid = True
+                break
+            sp -= 1
+            top = stack_e[sp]
+            call = ent_call[top]
+            g = foot[call]
+            b = bitpos[call]
+            bits[b >> 6] &= ~(np.uint64(1) << np.uint64(b & 63))
+            fh[g] ^= zob[call]
+            sv[g] = stack_s[sp]
+            nokdone -= is_ok[call]
+            if is_ok[call] == 0:
+                ncrash -= 1
+            r = ret_entry[call]
+            if r != -1:
+                _relink(nxt, prv, r)
+            _relink(nxt, prv, top)
+            if g == blame:
+                e = nxt[top]
+                phase = stack_phase[sp]
+                focus = g
+                break
+        if invalid:
+            regs[R_BLAME] = blame
+            code = INVALID
+            break
+    regs[R_E] = e
+    regs[R_SP] = sp
+    regs[R_NOKDONE] = nokdone
+    regs[R_MEMO] = nmemo
+    regs[R_NCRASH] = ncrash
+    regs[R_PHASE] = phase
+    regs[R_STEPS] += steps
+    return code

@@ -13,7 +13,8 @@ linearized; crashed calls never need to be.
 One refinement (a partial-order reduction): when the model says two calls touch different parts of the state
 (``Model.footprint``, e.g. two keys of a kv store), they commute and neither can make the other fail.  Then only
 calls sharing the footprint of the first remaining return entry's call need to be tried: any linearization can be
-reordered so that calls on other footprints come after it, because their own returns lie further on.
+reordered so that calls on other footprints come after it, because their own returns lie further on.  When every
+call has a footprint, the compositional search at the end of this module runs instead of ``_search``.
 
 The search tries the ok calls of a configuration before its crashed ones (two passes over the list), so that
 configurations with fewer crashed calls applied are met first; that makes the next rules bite.  Two more, for
@@ -50,16 +51,26 @@ class SearchOutcome:
     explored: int = 0
     states: int = 0
     engine: str = "reference"
+    blame: int = -1                          # compositional search: the footprint found to be a dead end
+    part: "Partition | None" = None          # the narrower partition the failure report is about, if any
 
 
 def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                      stuck_limit: int = 64, cancel=None, memory_limit: int | None = None) -> SearchOutcome:
     """Decide one partition with the plain-Python search (see the module docstring)."""
+    if is_compositional(part):
+        return search_split_reference(part, model, init_state, deadline=deadline, cancel=cancel,
+                                      memory_limit=memory_limit)
     entries = make_entries(part, {})
     max_memo = None
     if memory_limit is not None:   # a Python memo entry costs about 150 bytes plus its bitset
         max_memo = memory_limit // (150 + len(part.calls) // 8)
     return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel, max_memo)
+
+
+def is_compositional(part: Partition) -> bool:
+    """Do the partition's calls all have footprints, and more than one?  Then the compositional search runs."""
+    return part.footprints is not None and len(set(part.footprints)) > 1
 
 
 def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
@@ -209,3 +220,161 @@ def _bits_to_set(bits: int) -> frozenset:
         bits >>= 1
         i += 1
     return frozenset(out)
+
+
+# -- one object with footprints: the compositional search ---------------------------------------------------------
+#
+# When every call names the part of the state it touches (``Model.footprint``: a kv store's key), linearizability is
+# local (Herlihy and Wing): the history is linearizable exactly when each footprint's calls are.  The search below
+# still checks the history as one object -- one walk over the whole entry list, a state per footprint, the whole
+# real-time order -- but it learns *which footprint* a dead end belongs to, and remembers dead ends by that
+# footprint's projection alone.  Without this, the memo of (linearized set, whole state) holds the product of every
+# key's configurations: ten keys of fifty clients never finish.
+#
+# Three facts carry it.  (1) The search only tries calls on the footprint of the first return entry left (the
+# *focus*), as above.  (2) A configuration whose focus calls all lead to dead ends is dead because of its focus
+# projection (its focus calls and the focus's state): the same calls are the only ones a search of that footprint
+# alone could try there, so that projection is a dead end for the footprint on its own, and every configuration
+# that shares it is dead too.  (3) A child differs from its parent only in the parent's focus footprint, so when a
+# child dies because of another footprint's projection, the parent shares that projection and dies too, without
+# trying its other children (a backjump).  So every dead end is charged to one footprint, remembered as
+# (footprint's linearized calls, footprint's state), and the work is about the sum of the footprints' searches,
+# not their product.  Crashed calls keep their dominance rule, projected the same way.
+#
+# The search answers valid or invalid for the whole history and names the footprint it blamed; the failure report
+# is then built from the footprints' own searches (see ``checker.narrow_failure``).
+
+
+def search_split_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
+                           cancel=None, memory_limit: int | None = None) -> SearchOutcome:
+    """Decide a partition whose calls all have footprints (two or more) with the compositional search."""
+    ent = make_entries(part, {})
+    max_memo = None
+    if memory_limit is not None:
+        max_memo = memory_limit // (150 + len(part.calls) // 8)
+    E = len(ent.ent_call)
+    head = E
+    nxt = list(range(1, E + 1)) + [0]
+    prv = [head] + list(range(0, E))
+    if E:
+        nxt[E - 1] = -1
+        nxt[head] = 0
+    else:
+        nxt[head] = -1
+    ent_call = ent.ent_call.tolist()
+    ent_ret = ent.ent_ret.tolist()
+    ret_entry = ent.ret_entry.tolist()
+    is_ok = ent.is_ok.tolist()
+    foot = ent.foot.tolist()
+    n_foot = max(foot, default=-1) + 1
+    inputs = part.inputs
+    step_cache: dict[tuple[Hashable, int], Hashable] = {}
+
+    def unlink(x: int) -> None:
+        nxt[prv[x]] = nxt[x]
+        if nxt[x] != -1:
+            prv[nxt[x]] = prv[x]
+
+    def relink(x: int) -> None:
+        nxt[prv[x]] = x
+        if nxt[x] != -1:
+            prv[nxt[x]] = x
+
+    def first_return_footprint() -> int:
+        x = nxt[head]
+        while x != -1 and not ent_ret[x]:
+            x = nxt[x]
+        return -1 if x == -1 else foot[ent_call[x]]
+
+    def step(state: Hashable, call: int) -> Hashable:
+        key = (state, call)
+        out = step_cache.get(key, step_cache)
+        if out is step_cache:
+            out = model.step(state, inputs[call])
+            step_cache[key] = out
+        return out
+
+    states = [init_state] * n_foot           # each footprint's state, from its own calls alone
+    lin = [0] * n_foot                       # each footprint's linearized calls, as a bitset of call numbers
+    dead: set[tuple[int, int, Hashable]] = set()    # (footprint, its linearized calls, its state): no way on
+    crashed: list[int] = []
+    stack: list[tuple[int, Hashable, int]] = []     # (entry, the footprint's state before it, phase)
+    n_ok_done = 0
+    explored = 0
+    e = nxt[head]
+    phase = 0
+    focus = first_return_footprint()
+
+    def is_dead(f: int, bits: int, state: Hashable, call: int) -> bool:
+        if (f, bits, state) in dead:
+            return True
+        # a remembered dead end with one crashed call of this footprint fewer, in the same state, covers this one
+        candidates = crashed + [call] if not is_ok[call] else crashed
+        return any(foot[c] == f and (f, bits & ~(1 << c), state) in dead for c in candidates)
+
+    while True:
+        if n_ok_done == ent.n_ok:
+            return SearchOutcome(True, explored=explored, states=len(dead), engine="reference-split")
+        explored += 1
+        if explored % 4096 == 0:
+            if deadline is not None and time.monotonic() > deadline:
+                return SearchOutcome(None, "time", explored=explored, states=len(dead), engine="reference-split")
+            if cancel is not None and cancel.is_set():
+                return SearchOutcome(None, "interrupted", explored=explored, states=len(dead),
+                                     engine="reference-split")
+            if max_memo is not None and len(dead) > max_memo:
+                return SearchOutcome(None, "memory", explored=explored, states=len(dead), engine="reference-split")
+        if (e == -1 or ent_ret[e]) and phase == 0:
+            phase = 1
+            e = nxt[head]
+            continue
+        blame = -1
+        if e == -1 or ent_ret[e]:
+            dead.add((focus, lin[focus], states[focus]))     # fact (2)
+            blame = focus
+        else:
+            call = ent_call[e]
+            if is_ok[call] == phase or foot[call] != focus:
+                e = nxt[e]
+                continue
+            f = focus
+            new_state = step(states[f], call)
+            new_bits = lin[f] | (1 << call)
+            if isinstance(new_state, Inconsistent) or is_dead(f, new_bits, new_state, call):
+                e = nxt[e]
+                continue
+            if not is_ok[call]:
+                crashed.append(call)
+            stack.append((e, states[f], phase))
+            states[f], lin[f] = new_state, new_bits
+            n_ok_done += is_ok[call]
+            unlink(e)
+            if ret_entry[call] != -1:
+                unlink(ret_entry[call])
+            e = nxt[head]
+            phase = 0
+            if n_ok_done == ent.n_ok:
+                continue
+            focus = first_return_footprint()
+            if focus == f or (focus, lin[focus], states[focus]) not in dead:
+                continue
+            blame = focus                                   # the new focus is already known to be a dead end
+        # fact (3): back to the nearest configuration whose focus is the blamed footprint
+        while True:
+            if not stack:
+                return SearchOutcome(False, explored=explored, states=len(dead), engine="reference-split",
+                                     blame=blame)
+            top, old_state, old_phase = stack.pop()
+            call = ent_call[top]
+            g = foot[call]
+            if not is_ok[call]:
+                crashed.pop()
+            states[g] = old_state
+            lin[g] &= ~(1 << call)
+            n_ok_done -= is_ok[call]
+            if ret_entry[call] != -1:
+                relink(ret_entry[call])
+            relink(top)
+            if g == blame:
+                e, phase, focus = nxt[top], old_phase, g
+                break

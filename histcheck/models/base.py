@@ -144,10 +144,13 @@ class Model:
     def footprint(self, op: Hashable) -> Hashable | None:
         """The part of the state ``op`` touches, or None for all of it.
 
-        Operations with different footprints commute, and neither can make the other fail.  The search uses this
-        to try, at each point, only the operations that can matter to the next operation that must complete
-        (a partial-order reduction): a kv history checked as one object then costs little more than its keys
-        checked one by one.  Models with a single object keep the default.
+        Operations with different footprints commute, and neither can make the other fail; and an operation's
+        outcome depends only on its footprint's part of the state.  When every input has a footprint, the search
+        keeps a state per footprint (each reached by that footprint's operations alone), tries only the
+        operations on the footprint of the next one that must complete, and remembers each dead end by one
+        footprint's part alone (Herlihy and Wing's locality): a kv history checked as one object then costs about
+        the sum of its keys checked one by one, not their product.  Models with a single object keep the
+        default; one input without a footprint (None) turns all of this off for its history.
         """
         return None
 

@@ -1,0 +1,254 @@
+"""One object, many footprints: driving the compositional search, and narrowing its failure to one footprint.
+
+A kv history checked as one object (``partition=False``) is one search over every call, with a state that holds
+every key.  Run as plain Wing & Gong, its memo fills with the *product* of the keys' configurations: Porcupine
+does not finish ten keys of fifty clients that way, and neither did histcheck's first kernel.  When the model says
+which part of the state each call touches (``Model.footprint``), ``reference.search_split_reference`` and
+``kernel.split_kernel`` instead charge every dead end to one footprint and remember it by that footprint's
+projection alone, so the work is about the *sum* of the keys' searches (the reasoning is in reference.py).
+
+This module gives the kernel what it needs for that: a transition table per footprint (``FootprintTable``: a
+footprint's state is the model state reached by its own calls alone, and its inputs are numbered within the
+footprint, so the table stays as narrow as one key's), the layout of the linearized set footprint by footprint,
+and a memo of dead ends that grows under the memory cap.
+
+The search answers valid or invalid for the history as a whole.  A failure report is about one place where the
+history stops being linearizable; by locality that place is where one footprint's calls stop being linearizable,
+so ``narrow_failure`` searches each footprint's calls on their own and reports the earliest such place, with the
+configurations stuck there, in the footprint's own terms.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Hashable, Sequence
+
+import numpy as np
+
+from ..models.base import Inconsistent, Model
+from . import kernel as K
+from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, TableTooLarge, make_entries
+from .reference import SearchOutcome
+
+SLICE_STEPS = 1 << 19
+INITIAL_MEMO = 1 << 10
+
+
+class FootprintTable(StateTable):
+    """Interned states and ``table[state, kind]`` where every state belongs to one footprint and ``kind`` numbers
+    that footprint's inputs.  Footprint ``f`` starts at state id ``f`` (the initial state, once per footprint)."""
+
+    def __init__(self, model: Model, init_state: Hashable, inputs_by_foot: Sequence[Sequence[Hashable]],
+                 memory_limit: int | None = None) -> None:
+        self.inputs_by_foot = [list(ops) for ops in inputs_by_foot]
+        self.owner: list[int] = []
+        self._foot = 0
+        super().__init__(model, init_state, [op for ops in self.inputs_by_foot for op in ops], memory_limit)
+        width = max(1, max((len(ops) for ops in self.inputs_by_foot), default=1))
+        self.table = np.full((64, width), NOT_COMPUTED, np.int32)
+        self.states, self.ids, self.owner = [], {}, []
+        for f in range(len(self.inputs_by_foot)):
+            self._foot = f
+            self.intern(init_state)
+
+    def intern(self, state: Hashable) -> int:
+        """The id of ``state`` as a state of the footprint being filled (``self._foot``)."""
+        if self.canon is not None:
+            state = self.canon(state)
+        key = (self._foot, state)
+        sid = self.ids.get(key)
+        if sid is None:
+            sid = len(self.states)
+            self.ids[key] = sid
+            self.states.append(state)
+            self.owner.append(self._foot)
+        return sid
+
+    def fill_row(self, sid: int) -> None:
+        self._foot = f = self.owner[sid]
+        step = self.model.step
+        row = np.full(self.table.shape[1], INCONSISTENT, np.int32)
+        state = self.states[sid]
+        for k, op in enumerate(self.inputs_by_foot[f]):
+            nxt = step(state, op)
+            row[k] = INCONSISTENT if isinstance(nxt, Inconsistent) else self.intern(nxt)
+        self.steps += len(self.inputs_by_foot[f])
+        self._ensure_rows(len(self.states))
+        self.table[sid, :] = row
+        self.done.add(sid)
+
+    def fill(self, sid: int, kind: int) -> None:
+        self._foot = f = self.owner[sid]
+        if len(self.inputs_by_foot[f]) <= ROW_AT_ONCE:
+            self.fill_row(sid)
+            return
+        nxt = self.model.step(self.states[sid], self.inputs_by_foot[f][kind])
+        self.steps += 1
+        value = INCONSISTENT if isinstance(nxt, Inconsistent) else self.intern(nxt)
+        self._ensure_rows(len(self.states))
+        self.table[sid, kind] = value
+
+
+@dataclasses.dataclass
+class _Layout:
+    """Calls numbered footprint by footprint: call ``c`` is bit ``bitpos[c]``; footprint ``f`` owns ``fwords[f]``
+    64-bit words from word ``flo[f]``; ``kind[c]`` numbers the call's input within its footprint."""
+
+    foot: np.ndarray
+    kind: np.ndarray
+    bitpos: np.ndarray
+    flo: np.ndarray
+    fwords: np.ndarray
+    inputs_by_foot: list[list[Hashable]]
+
+
+def _layout(foot: np.ndarray, inputs: Sequence[Hashable]) -> _Layout:
+    n_foot = int(foot.max()) + 1 if len(foot) else 0
+    counts = np.bincount(foot, minlength=n_foot) if len(foot) else np.zeros(0, np.int64)
+    fwords = np.maximum(1, (counts + 63) // 64).astype(np.int64)
+    flo = np.concatenate([[0], np.cumsum(fwords)[:-1]]).astype(np.int64)
+    bitpos = np.empty(len(foot), np.int64)
+    kind = np.empty(len(foot), np.int32)
+    used = [0] * n_foot
+    local: list[dict[Hashable, int]] = [{} for _ in range(n_foot)]
+    for c, f in enumerate(foot.tolist()):
+        bitpos[c] = flo[f] * 64 + used[f]
+        used[f] += 1
+        kind[c] = local[f].setdefault(inputs[c], len(local[f]))
+    return _Layout(foot, kind, bitpos, flo, fwords, [list(d) for d in local])
+
+
+class _DeadMemo:
+    """Open addressing over an arena of dead ends (state id, the footprint's words), doubled under the cap."""
+
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+        self.slots = np.full(INITIAL_MEMO * 2, -1, np.int64)
+        self.bits = np.empty(INITIAL_MEMO * stride, np.uint64)
+        self.state = np.empty(INITIAL_MEMO, np.int32)
+        self.hash = np.empty(INITIAL_MEMO, np.uint64)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.slots.nbytes + self.bits.nbytes + self.state.nbytes + self.hash.nbytes)
+
+    def grow(self, count: int, memory_limit: int | None, other_bytes: int) -> None:
+        cap = len(self.state) * 2
+        projected = cap * (self.stride * 8 + 4 + 8 + 2 * 8) + self.nbytes + other_bytes
+        if memory_limit is not None and projected > memory_limit:
+            raise TableTooLarge(cap)
+        self.bits = _grown(self.bits, cap * self.stride)
+        self.state = _grown(self.state, cap)
+        self.hash = _grown(self.hash, cap)
+        self.slots = np.full(cap * 2, -1, np.int64)
+        K.rehash(self.hash, count, self.slots)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty(size, array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+def _linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``nxt``/``prv`` of a list of ``size`` entries with its head at index ``size``."""
+    nxt = np.empty(size + 1, np.int32)
+    prv = np.empty(size + 1, np.int32)
+    nxt[:size] = np.arange(1, size + 1, dtype=np.int32)
+    prv[1:size + 1] = np.arange(0, size, dtype=np.int32)
+    if size:
+        nxt[size - 1] = -1
+    nxt[size] = 0 if size else -1
+    prv[0] = size
+    prv[size] = -1
+    return nxt, prv
+
+
+def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
+                        memory_limit: int | None = None, cancel=None, slice_steps: int = SLICE_STEPS,
+                        **_: object) -> SearchOutcome:
+    """Decide a partition whose calls all have footprints with ``kernel.split_kernel``."""
+    from .search import zobrist_keys
+    entries = make_entries(part, {})
+    lay = _layout(entries.foot, part.inputs)
+    table = FootprintTable(model, init_state, lay.inputs_by_foot, memory_limit)
+
+    def stop() -> bool:
+        return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
+    try:
+        table.prefill(stop=stop)
+    except TableTooLarge:
+        return SearchOutcome(None, "memory", engine="kernel-split")
+    n = len(part.calls)
+    n_foot = len(lay.flo)
+    nxt, prv = _linked_list(len(entries.ent_call))
+    words = int(lay.flo[-1] + lay.fwords[-1]) if n_foot else 1
+    bits = np.zeros(words, np.uint64)
+    fh = np.zeros(n_foot, np.uint64)
+    sv = np.arange(n_foot, dtype=np.int32)
+    stack_e, stack_s, stack_phase, crash_stack = (np.empty(max(n, 1), np.int32) for _ in range(4))
+    memo = _DeadMemo(int(lay.fwords.max()) if n_foot else 1)
+    regs = np.zeros(K.N_REGS, np.int64)
+    regs[K.R_E] = nxt[len(entries.ent_call)]
+    regs[K.R_W] = memo.stride
+    regs[K.R_NOK] = entries.n_ok
+    zob = zobrist_keys(max(n, 1))
+    code = K.PAUSE
+    try:
+        while True:
+            code = K.split_kernel(entries.ent_call, entries.ent_ret, entries.ret_entry, entries.is_ok, lay.kind,
+                                  lay.foot, lay.bitpos, lay.flo, lay.fwords, zob, table.table, nxt, prv, bits, fh,
+                                  sv, stack_e, stack_s, stack_phase, crash_stack, memo.slots, memo.bits, memo.state,
+                                  memo.hash, regs, slice_steps)
+            if code in (K.VALID, K.INVALID):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return _gave_up("time", regs)
+            if cancel is not None and cancel.is_set():
+                return _gave_up("interrupted", regs)
+            if code == K.NEED_ROW:
+                table.fill(int(regs[K.R_NEED]), int(regs[K.R_NEEDK]))
+                if memory_limit is not None and table.nbytes + memo.nbytes > memory_limit:
+                    return _gave_up("memory", regs)
+            elif code == K.MEMO_FULL:
+                memo.grow(int(regs[K.R_MEMO]), memory_limit, table.nbytes)
+    except TableTooLarge:
+        return _gave_up("memory", regs)
+    return SearchOutcome(code == K.VALID, explored=int(regs[K.R_STEPS]), states=int(regs[K.R_MEMO]),
+                         engine="kernel-split", blame=int(regs[K.R_BLAME]) if code == K.INVALID else -1)
+
+
+def _gave_up(cause: str, regs: np.ndarray) -> SearchOutcome:
+    return SearchOutcome(None, cause, explored=int(regs[K.R_STEPS]), states=int(regs[K.R_MEMO]),
+                         engine="kernel-split")
+
+
+def footprint_partitions(part: Partition) -> list[Partition]:
+    """The partition's calls footprint by footprint, each as a partition of its own (keyed by the footprint)."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, f in enumerate(part.footprints or []):
+        groups.setdefault(f, []).append(i)
+    out = []
+    for f, members in groups.items():
+        calls = [part.calls[i] for i in members]
+        blind = [part.blind[i] for i in members] if part.blind is not None else None
+        out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind))
+    return out
+
+
+def narrow_failure(part: Partition, outcome: SearchOutcome, search: Callable[..., SearchOutcome], model: Model,
+                   init_state: Hashable, *, deadline: float | None = None, memory_limit: int | None = None,
+                   cancel=None) -> SearchOutcome:
+    """Give an invalid compositional outcome a failure point: the earliest completion at which some footprint's
+    calls stop being linearizable (the whole history's prefixes are linearizable exactly as long as every
+    footprint's are), with that footprint's stuck configurations and longest linearization.  The verdict stays
+    the one the whole search gave."""
+    best: SearchOutcome | None = None
+    for sub in footprint_partitions(part):
+        found = search(sub, model, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
+        if found.valid is False and (best is None or found.fail_pos < best.fail_pos):
+            best = dataclasses.replace(found, part=sub)
+    if best is None:        # the footprints' own searches ran out of budget: the verdict stands, unexplained
+        return outcome
+    return dataclasses.replace(best, valid=False, explored=outcome.explored, states=outcome.states,
+                               engine=outcome.engine, blame=outcome.blame)
