@@ -10,11 +10,8 @@ list and the search goes on from the front.  Reaching a return entry means every
 has been tried, so the search backtracks.  The history is linearizable when every ``ok`` call has been
 linearized; crashed calls never need to be.
 
-One refinement (a partial-order reduction): when the model says two calls touch different parts of the state
-(``Model.footprint``, e.g. two keys of a kv store), they commute and neither can make the other fail.  Then only
-calls sharing the footprint of the first remaining return entry's call need to be tried: any linearization can be
-reordered so that calls on other footprints come after it, because their own returns lie further on.  When every
-call has a footprint, the compositional search at the end of this module runs instead of ``_search``.
+When the model says which part of the state each call touches (``Model.footprint``, e.g. the keys of a kv store
+checked as one object), the compositional search at the end of this module runs instead; see its comment.
 
 The search tries the ok calls of a configuration before its crashed ones (two passes over the list), so that
 configurations with fewer crashed calls applied are met first; that makes the next rules bite.  Two more, for
@@ -89,9 +86,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     ent_pos = ent.ent_pos.tolist()
     ret_entry = ent.ret_entry.tolist()
     is_ok = ent.is_ok.tolist()
-    foot = ent.foot.tolist()
     blind = ent.blind.tolist()
-    reduce = any(f != -1 for f in foot)
     step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
@@ -103,12 +98,6 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         nxt[prv[x]] = x
         if nxt[x] != -1:
             prv[nxt[x]] = x
-
-    def first_return_footprint() -> int:
-        x = nxt[head]
-        while x != -1 and not ent_ret[x]:
-            x = nxt[x]
-        return -1 if x == -1 else foot[ent_call[x]]
 
     def step(state: Hashable, call: int) -> Hashable:
         key = (state, call)
@@ -131,7 +120,6 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     explored = 0
     e = nxt[head]
     phase = 0
-    focus = first_return_footprint()
     while True:
         if n_ok_done == ent.n_ok:
             return SearchOutcome(True, explored=explored, states=len(memo))
@@ -168,19 +156,15 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 relink(ret_entry[call])
             relink(top)
             e = nxt[top]
-            focus = first_return_footprint()
             continue
         call = ent_call[e]
         if is_ok[call] == phase:     # phase 0 tries ok calls, phase 1 crashed ones
             e = nxt[e]
             continue
-        if focus != -1 and foot[call] != -1 and foot[call] != focus:
-            e = nxt[e]
-            continue
         new_state = step(state, call)
         if not isinstance(new_state, Inconsistent):
             new_lin = linearized | (1 << call)
-            if blind[call] and since and not reduce:
+            if blind[call] and since:
                 pass    # crashed calls since the last ok call would be overwritten unseen: covered elsewhere
             elif (new_lin, new_state) not in memo and not _dominated(new_lin, new_state, crashed, call, is_ok, memo):
                 memo.add((new_lin, new_state))
@@ -195,7 +179,6 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 if ret_entry[call] != -1:
                     unlink(ret_entry[call])
                 e = nxt[head]
-                focus = first_return_footprint()
                 continue
         e = nxt[e]
 
@@ -232,7 +215,8 @@ def _bits_to_set(bits: int) -> frozenset:
 # key's configurations: ten keys of fifty clients never finish.
 #
 # Three facts carry it.  (1) The search only tries calls on the footprint of the first return entry left (the
-# *focus*), as above.  (2) A configuration whose focus calls all lead to dead ends is dead because of its focus
+# *focus*): calls on other footprints commute with them and cannot make them fail, and their own returns lie
+# further on, so any linearization can be reordered to put the focus calls first (a partial-order reduction).  (2) A configuration whose focus calls all lead to dead ends is dead because of its focus
 # projection (its focus calls and the focus's state): the same calls are the only ones a search of that footprint
 # alone could try there, so that projection is a dead end for the footprint on its own, and every configuration
 # that shares it is dead too.  (3) A child differs from its parent only in the parent's focus footprint, so when a
