@@ -202,53 +202,54 @@ class History:
         or a completion has no invocation.  Failed calls are dropped unless ``include_failed`` (they did not take
         effect); a crashed call keeps its invocation's value.
         """
-        # Calls are made only for what the checker keeps: a failed call never becomes an object unless asked for
-        # (half of some histories fail).  ``slots`` keeps invocation order; ``pending`` maps a process to its
-        # open invocation and slot.
-        pending: dict[Any, tuple[Op, int, int]] = {}
-        slots: list[Call | None] = []
-        where = self.source
-        keep_failed = include_failed
-        pending_get, pending_pop, add_slot = pending.get, pending.pop, slots.append
-        n_slots = 0
-        for pos, op in enumerate(self.ops):
+        # This runs once per check over every event, so it is written for speed: ``pending`` maps a process to
+        # the position of its open invocation (``setdefault`` both tests and records it), and a call is stored at
+        # its invocation's position, so that reading the positions in order gives invocation order.  A failed
+        # call never becomes an object unless asked for (half of some histories fail).
+        ops = self.ops
+        slots: list[Call | None] = [None] * len(ops)
+        pending: dict[Any, int] = {}
+        open_at, close = pending.setdefault, pending.pop
+        for pos, op in enumerate(ops):
             process = op.process
             if process.__class__ is not int:
                 continue
             op_type = op.type
             if op_type == "invoke":
-                previous = pending_get(process)
-                if previous is not None:
-                    raise HistoryError(
-                        f"process {process} invoked {op.f} while its {previous[0].f} invoked at "
-                        f"{_where(previous[0])} is still open", path=where, line=_line(op),
-                        expected="a completion (:ok, :fail or :info) before the next invocation")
-                pending[process] = (op, pos, n_slots)
-                add_slot(None)
-                n_slots += 1
+                if open_at(process, pos) != pos:
+                    raise self._overlap(op, ops[pending[process]])
                 continue
-            opened = pending_pop(process, None)
-            if opened is None:
-                raise HistoryError(f"process {process} completed {op.f} ({op.type}) with no invocation",
-                                   path=where, line=_line(op),
-                                   expected=f"an :invoke of process {process} before its completion")
-            if op_type == "fail" and not keep_failed:
-                continue
-            invoke, call_pos, slot = opened
+            call_pos = close(process, -1)
+            if call_pos < 0:
+                raise self._orphan(op)
             if op_type == "ok":
+                invoke = ops[call_pos]
                 value = op.value
-                slots[slot] = Call(0, process, invoke.f, invoke.value if value is None else value, "ok", invoke,
-                                   op, call_pos, pos)
+                slots[call_pos] = Call(0, process, invoke.f, invoke.value if value is None else value, "ok", invoke,
+                                       op, call_pos, pos)
             elif op_type == "info":
-                slots[slot] = Call(0, process, invoke.f, invoke.value, "info", invoke, op, call_pos, INFINITY)
-            else:
-                slots[slot] = Call(0, process, invoke.f, invoke.value, "fail", invoke, op, call_pos, pos)
-        for process, (invoke, call_pos, slot) in pending.items():
-            slots[slot] = Call(0, process, invoke.f, invoke.value, "open", invoke, None, call_pos, INFINITY)
-        calls = [c for c in slots if c is not None]
+                invoke = ops[call_pos]
+                slots[call_pos] = Call(0, process, invoke.f, invoke.value, "info", invoke, op, call_pos, INFINITY)
+            elif include_failed:
+                invoke = ops[call_pos]
+                slots[call_pos] = Call(0, process, invoke.f, invoke.value, "fail", invoke, op, call_pos, pos)
+        for process, call_pos in pending.items():
+            invoke = ops[call_pos]
+            slots[call_pos] = Call(0, process, invoke.f, invoke.value, "open", invoke, None, call_pos, INFINITY)
+        calls = list(filter(None, slots))       # a Call is always true
         for i, c in enumerate(calls):
             c.id = i
         return calls
+
+    def _overlap(self, op: Op, previous: Op) -> HistoryError:
+        return HistoryError(f"process {op.process} invoked {op.f} while its {previous.f} invoked at "
+                            f"{_where(previous)} is still open", path=self.source, line=_line(op),
+                            expected="a completion (:ok, :fail or :info) before the next invocation")
+
+    def _orphan(self, op: Op) -> HistoryError:
+        return HistoryError(f"process {op.process} completed {op.f} ({op.type}) with no invocation",
+                            path=self.source, line=_line(op),
+                            expected=f"an :invoke of process {op.process} before its completion")
 
     # -- independent keys ----------------------------------------------------------------------------------
     def key_style(self) -> str | None:

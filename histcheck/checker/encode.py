@@ -47,26 +47,26 @@ class Partition:
 def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     """Ask the model for each call's input; drop the calls it says cannot matter (``prepare`` returned None, or a
     crashed call the model calls useless)."""
-    kept: list[Call] = []
-    inputs: list[Hashable] = []
-    prepare = model.prepare
-    for call in calls:
-        op = prepare(call)
-        if op is not None:
-            kept.append(call)
-            inputs.append(op)
-    useless = model.useless_if_crashed(inputs)
+    kept = list(calls)
+    inputs = list(map(model.prepare, kept))
+    if None in inputs:
+        kept = [c for c, op in zip(kept, inputs) if op is not None]
+        inputs = [op for op in inputs if op is not None]
+    crashed = [i for i, c in enumerate(kept) if c.status in ("info", "open")]
+    useless = model.useless_if_crashed(inputs) if crashed else None     # most histories crash nothing
     if useless is not None:
-        drop = {i for i, c in enumerate(kept) if c.status in ("info", "open") and useless(inputs[i])}
+        drop = {i for i in crashed if useless(inputs[i])}
         if drop:
             kept = [c for i, c in enumerate(kept) if i not in drop]
             inputs = [op for i, op in enumerate(inputs) if i not in drop]
-    traits = {op: (model.footprint(op), model.blind(op)) for op in dict.fromkeys(inputs)}
+    distinct = dict.fromkeys(inputs)
+    feet = {op: model.footprint(op) for op in distinct}
+    blinds = {op: model.blind(op) for op in distinct}
     # The focus reduction is sound only when every call has a footprint: a whole-state call does not commute
     # with calls on other footprints, so one of them turns the reduction off for the partition.
-    footprints = [traits[op][0] for op in inputs] if traits and all(f is not None for f, _ in traits.values()) \
+    footprints = list(map(feet.__getitem__, inputs)) if feet and all(f is not None for f in feet.values()) \
         else None
-    blind = [traits[op][1] for op in inputs] if any(b for _, b in traits.values()) else None
+    blind = list(map(blinds.__getitem__, inputs)) if any(blinds.values()) else None
     return Partition(key, kept, inputs, list(calls), footprints, blind)
 
 
@@ -90,19 +90,23 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     order; ``kinds`` interns the inputs (and is filled in)."""
     calls = part.calls
     n = len(calls)
-    kind = np.array([kinds.setdefault(op, len(kinds)) for op in part.inputs], np.int32)
-    call_pos = np.array([c.call_pos for c in calls], np.int64)
-    ret_pos = np.array([c.return_pos if c.status == "ok" else -1 for c in calls], np.int64)
-    ok = ret_pos >= 0
-    ids = np.arange(n, dtype=np.int32)
-    pos = np.concatenate([call_pos, ret_pos[ok]])
-    owner = np.concatenate([ids, ids[ok]])
-    is_ret = np.concatenate([np.zeros(n, np.uint8), np.ones(int(ok.sum()), np.uint8)])
-    order = np.argsort(pos, kind="stable")
-    ent_call, ent_ret, ent_pos = owner[order], is_ret[order], pos[order]
-    ret_entry = np.full(n, -1, np.int32)
-    returns = np.nonzero(ent_ret)[0].astype(np.int32)
-    ret_entry[ent_call[returns]] = returns
+    for op in dict.fromkeys(part.inputs):            # intern the distinct inputs, in order of first use
+        kinds.setdefault(op, len(kinds))
+    kind = np.fromiter(map(kinds.__getitem__, part.inputs), np.int32, n)
+    # Call i has two slots: its invocation at i and its return at n + i.  A return that never came (a crashed
+    # call) holds ``none``, which sorts before every position, so one stable sort puts the slots in history
+    # order (invocations before returns on a tie) with the missing returns first, to be cut off.
+    none = -(1 << 63)
+    pos = np.array([c.call_pos for c in calls] + [c.return_pos if c.status == "ok" else none for c in calls],
+                   np.int64)
+    ok = pos[n:] != none
+    n_ok = int(np.count_nonzero(ok))
+    order = np.argsort(pos, kind="stable")[n - n_ok:]
+    is_ret = order >= n
+    ent_call = (order - n * is_ret).astype(np.int32)
+    slot_entry = np.full(2 * n, -1, np.int32)           # the entry of each slot; a missing return has none
+    slot_entry[order] = np.arange(len(order), dtype=np.int32)
+    ret_entry = slot_entry[n:]
     foot = np.full(n, -1, np.int32)
     if part.footprints is not None:
         names: dict[Hashable, int] = {}
@@ -110,8 +114,11 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
                         np.int32)
         if len(names) <= 1:
             foot[:] = -1     # one object: nothing commutes, skip the bookkeeping
-    blind = np.zeros(n, np.uint8) if part.blind is None else np.array(part.blind, np.uint8)
-    return Entries(ent_call, ent_ret, ent_pos, ret_entry, ok.astype(np.uint8), kind, int(ok.sum()), foot, blind)
+    # bytes of 0/1 convert many times faster than a list of bools; a bytearray keeps the array writable, as
+    # the kernel's compiled signature expects
+    blind = np.zeros(n, np.uint8) if part.blind is None else np.frombuffer(bytearray(part.blind), np.uint8)
+    return Entries(ent_call, is_ret.view(np.uint8), pos[order], ret_entry, ok.view(np.uint8), kind, n_ok, foot,
+                   blind)
 
 
 class TableTooLarge(MemoryError):
@@ -152,11 +159,10 @@ class StateTable:
     def fill_row(self, sid: int) -> None:
         """Compute every transition out of state ``sid``."""
         state = self.states[sid]
-        step = self.model.step
-        row = np.empty(self.table.shape[1], np.int32)
-        for k, op in enumerate(self.inputs):
-            nxt = step(state, op)
-            row[k] = INCONSISTENT if isinstance(nxt, Inconsistent) else self.intern(nxt)
+        step, intern = self.model.step, self.intern
+        # a list, stored in one go: writing numpy cells one by one costs more than the model's steps
+        row = [INCONSISTENT if isinstance(nxt := step(state, op), Inconsistent) else intern(nxt)
+               for op in self.inputs]
         self.steps += len(self.inputs)
         self._ensure_rows(len(self.states))
         self.table[sid, :] = row

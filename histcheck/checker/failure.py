@@ -24,11 +24,13 @@ PATH_DEPTH = 2
 
 def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Failure:
     """The Failure record for a partition whose search came back invalid."""
-    failed = _call_completing_at(part, outcome.fail_pos)
+    target = _call_completing_at(part, outcome.fail_pos)
+    failed = part.calls[target] if target is not None else None
     previous = _previous_ok(part, outcome.fail_pos)
-    configs, raw = _configs(part, outcome, model, failed)
-    paths = _final_paths(part, raw, model, failed)
-    longest = [[_op_with_input(part, model, i) for i in outcome.longest]] if outcome.longest else []
+    ops = _OpSummaries(part, model)
+    configs, raw = _configs(part, outcome, model, ops)
+    paths = _final_paths(part, raw, model, target, ops)
+    longest = [[ops[i] for i in outcome.longest]] if outcome.longest else []
     return Failure(
         key=part.key,
         op=op_summary(failed) if failed is not None else {"index": None, "position": outcome.fail_pos},
@@ -40,10 +42,32 @@ def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Fail
     )
 
 
-def _call_completing_at(part: Partition, pos: int) -> Call | None:
-    for call in part.calls:
+class _OpSummaries:
+    """``ops[i]``: call ``i`` of the partition as a report names it (``op_summary`` plus the model's input).
+
+    The same pending calls recur in many configurations and final paths, and summarising one is the costly part
+    of a report, so each is made once; every use gets its own copy of the dict.
+    """
+
+    def __init__(self, part: Partition, model: Model) -> None:
+        self.part = part
+        self.model = model
+        self.made: dict[int, dict] = {}
+
+    def __getitem__(self, i: int) -> dict:
+        out = self.made.get(i)
+        if out is None:
+            out = op_summary(self.part.calls[i])
+            out["op"] = self.model.describe_op(self.part.inputs[i])
+            self.made[i] = out
+        return dict(out)
+
+
+def _call_completing_at(part: Partition, pos: int) -> int | None:
+    """The index (in ``part.calls``) of the call whose completion is at ``pos``."""
+    for i, call in enumerate(part.calls):
         if call.return_pos == pos:
-            return call
+            return i
     return None
 
 
@@ -56,7 +80,7 @@ def _previous_ok(part: Partition, pos: int) -> Call | None:
 
 
 def _configs(part: Partition, outcome: SearchOutcome, model: Model,
-             failed: Call | None) -> tuple[list[Config], list[tuple[Hashable, list[int]]]]:
+             ops: _OpSummaries) -> tuple[list[Config], list[tuple[Hashable, list[int]]]]:
     """Distinct (state, pending calls) pairs among the configurations stuck at the failing completion."""
     seen: dict[tuple, tuple[Hashable, list[int]]] = {}
     for state, linearized in outcome.stuck:
@@ -66,28 +90,20 @@ def _configs(part: Partition, outcome: SearchOutcome, model: Model,
         if key not in seen:
             seen[key] = (state, pending)
     raw = sorted(seen.values(), key=lambda sp: (len(sp[1]), model.describe(sp[0])))
-    configs = [Config(state=model.describe(state),
-                      pending=[_op_with_input(part, model, i) for i in pending])
+    configs = [Config(state=model.describe(state), pending=[ops[i] for i in pending])
                for state, pending in raw[:MAX_CONFIGS]]
     return configs, raw
 
 
-def _op_with_input(part: Partition, model: Model, i: int) -> dict:
-    out = op_summary(part.calls[i])
-    out["op"] = model.describe_op(part.inputs[i])
-    return out
-
-
 def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: Model,
-                 failed: Call | None) -> list[list[PathStep]]:
+                 target: int | None, ops: _OpSummaries) -> list[list[PathStep]]:
     """Short orders of pending calls from each candidate state, each ending where the model refuses a step.
 
     Paths end with the failing operation whenever it is reached; shorter paths come first, and a path is kept only
     once per (candidate, sequence), so the list stays readable.
     """
-    if failed is None:
+    if target is None:
         return []
-    target = part.calls.index(failed)
     paths: list[list[PathStep]] = []
     seen: set[tuple] = set()
     for state, pending in raw[:MAX_CONFIGS]:
@@ -100,7 +116,7 @@ def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: 
                     sig = (model.describe(state), tuple(used))
                     if sig not in seen:
                         seen.add(sig)
-                        paths.append(steps + [PathStep(op=_op_with_input(part, model, target),
+                        paths.append(steps + [PathStep(op=ops[target],
                                                        reason=out.reason)])
                 if depth == PATH_DEPTH:
                     continue
@@ -110,7 +126,7 @@ def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: 
                     nxt = model.step(current, part.inputs[i])
                     if isinstance(nxt, Inconsistent):
                         continue
-                    step = PathStep(op=_op_with_input(part, model, i), state=model.describe(nxt))
+                    step = PathStep(op=ops[i], state=model.describe(nxt))
                     next_frontier.append((nxt, used + [i], steps + [step]))
             frontier = next_frontier[:64]
             if len(paths) >= MAX_PATHS:
