@@ -45,20 +45,26 @@ def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Fail
 class _OpSummaries:
     """``ops[i]``: call ``i`` of the partition as a report names it (``op_summary`` plus the model's input).
 
-    The same pending calls recur in many configurations and final paths, and summarising one is the costly part
-    of a report, so each is made once; every use gets its own copy of the dict.
+    A report can name every call of a long history (the longest linearization), and the same pending calls recur
+    in many configurations and final paths, so each call is summarised once and each distinct input described
+    once (a history has few: ``write 3`` recurs hundreds of times); every use gets its own copy of the dict.
     """
 
     def __init__(self, part: Partition, model: Model) -> None:
         self.part = part
         self.model = model
         self.made: dict[int, dict] = {}
+        self.described: dict[Hashable, str] = {}
 
     def __getitem__(self, i: int) -> dict:
         out = self.made.get(i)
         if out is None:
             out = op_summary(self.part.calls[i])
-            out["op"] = self.model.describe_op(self.part.inputs[i])
+            op = self.part.inputs[i]
+            text = self.described.get(op)
+            if text is None:
+                text = self.described[op] = self.model.describe_op(op)
+            out["op"] = text
             self.made[i] = out
         return dict(out)
 

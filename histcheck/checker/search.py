@@ -107,10 +107,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     """Decide one partition with the numba kernel; same answers as ``search_reference``."""
     kinds: dict[Hashable, int] = {}
     entries = make_entries(part, kinds)
-    inputs = [None] * len(kinds)
-    for op, k in kinds.items():
-        inputs[k] = op
-    table = StateTable(model, init_state, inputs, memory_limit)
+    table = StateTable(model, init_state, list(kinds), memory_limit)     # kinds numbers inputs 0, 1, ... in order
     def stop() -> bool:
         return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
     try:
