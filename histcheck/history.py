@@ -242,11 +242,13 @@ class History:
         return calls
 
     def _overlap(self, op: Op, previous: Op) -> HistoryError:
+        """``op`` invokes while ``previous``, by the same process, is still open."""
         return HistoryError(f"process {op.process} invoked {op.f} while its {previous.f} invoked at "
                             f"{_where(previous)} is still open", path=self.source, line=_line(op),
                             expected="a completion (:ok, :fail or :info) before the next invocation")
 
     def _orphan(self, op: Op) -> HistoryError:
+        """``op`` completes an operation its process never invoked."""
         return HistoryError(f"process {op.process} completed {op.f} ({op.type}) with no invocation",
                             path=self.source, line=_line(op),
                             expected=f"an :invoke of process {op.process} before its completion")
