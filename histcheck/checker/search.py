@@ -34,16 +34,17 @@ class _Arrays:
 
     def __init__(self, n: int, entries, stuck_limit: int) -> None:
         E = len(entries.ent_call)
-        ok = entries.is_ok.astype(bool)
-        n_ok = int(ok.sum())
+        n_ok = entries.n_ok
         self.OKW = (n_ok + 63) // 64
         self.W = max(1, self.OKW + (n - n_ok + 63) // 64)
-        self.bitpos = np.empty(n, np.int64)
-        self.bitpos[ok] = np.arange(n_ok, dtype=np.int64)
-        self.bitpos[~ok] = self.OKW * 64 + np.arange(n - n_ok, dtype=np.int64)
-        self.full = np.full(max(self.OKW, 1), np.iinfo(np.uint64).max, np.uint64)
+        self.bitpos = np.arange(n, dtype=np.int64)
+        if n_ok < n:        # crashed calls move to the words after the ok calls
+            ok_before = np.cumsum(entries.is_ok, dtype=np.int64) - entries.is_ok
+            self.bitpos = np.where(entries.is_ok == 1, ok_before, self.OKW * 64 + self.bitpos - ok_before)
+        self.full = np.empty(max(self.OKW, 1), np.uint64)
+        self.full.fill(_ALL_ONES)
         if n_ok % 64:
-            self.full[self.OKW - 1] = np.uint64((1 << (n_ok % 64)) - 1)
+            self.full[self.OKW - 1] = (1 << (n_ok % 64)) - 1
         self.nxt = np.empty(E + 1, np.int32)
         self.prv = np.empty(E + 1, np.int32)
         if E:
@@ -116,6 +117,7 @@ class _Arrays:
 
 
 _ZOBRIST = np.empty(0, np.uint64)
+_ALL_ONES = np.iinfo(np.uint64).max
 
 
 def zobrist_keys(n: int) -> np.ndarray:
