@@ -1,13 +1,15 @@
 """The numba kernel: the reference search (``reference.py``) over integers, resumable.
 
 This is the only module that imports numba.  The kernel runs the same algorithm as the reference, step for step,
-on the arrays built by ``encode.py``; the property tests in tests/test_checker_kernel.py hold the two to the same
+on the arrays built by ``encode.py``; the property tests in tests/test_checker.py hold the two to the same
 answers.  What differs is representation:
 
 * the set of linearized calls is a bitset (``bits``) with an incrementally maintained Zobrist hash, so extending or
   shrinking it is O(1) and hashing it is free;
 * the memo is an open-addressing hash table over an arena of (bitset, state) records, compared in full on a hash
-  match, so a collision can never make the answer wrong;
+  match, so a collision can never make the answer wrong.  A record keeps only the window of the bitset where the
+  search is at work (all calls before it are linearized, none after it) plus the crashed calls, so its size
+  follows the history's concurrency, not its length;
 * the model is the transition table, so a step is one array read.
 
 The kernel keeps all of its registers in arrays and *returns* whenever it needs Python: a table row that has not
@@ -29,7 +31,8 @@ PAUSE = 4
 # register slots
 (R_E, R_STATE, R_SP, R_NOKDONE, R_MEMO, R_FAILPOS, R_NSTUCK, R_BEST, R_COMMON, R_STEPS, R_NEED, R_NOK, R_W,
  R_NEEDK, R_NCRASH, R_SINCE, R_PHASE) = range(17)
-N_REGS = 18
+R_BLAME, R_OKW, R_LO, R_HI, R_WUSED = range(17, 22)
+N_REGS = 22
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -58,39 +61,53 @@ def _relink(nxt, prv, x):
 
 
 @njit(cache=True, inline="always")
-def _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, hv, ns, bits):
-    """The memo slot holding (bits, ns), or the empty slot where it would go; and whether it was found."""
+def _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask, hv, ns, bits, lo, nw,
+            OKW, CW):
+    """The memo slot holding this configuration, or the empty slot where it would go; and whether it was found.
+
+    A record is (state, lo, the ok words lo..lo+nw-1, the crash words): ok words before ``lo`` are all linearized
+    and those after the window none, so the record stays as short as the search's frontier is wide, however long
+    the history is (comparing whole bitsets made a 100,000-event history quadratic in memory)."""
     slot = hv & mask
     while True:
         idx = slots[slot]
         if idx == -1:
             return slot, False
-        if arena_hash[idx] == hv and arena_state[idx] == ns:
+        if arena_hash[idx] == hv and arena_state[idx] == ns and arena_lo[idx] == lo and arena_nw[idx] == nw:
             same = True
-            base = idx * W
-            for w in range(W):
-                if arena_bits[base + w] != bits[w]:
+            off = arena_off[idx]
+            for w in range(nw):
+                if arena_words[off + w] != bits[lo + w]:
                     same = False
                     break
+            if same:
+                off += nw
+                for w in range(CW):
+                    if arena_words[off + w] != bits[OKW + w]:
+                        same = False
+                        break
             if same:
                 return slot, True
         slot = (slot + np.uint64(1)) & mask
 
 
 @njit(cache=True)
-def _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob, crash_stack, ncrash):
-    """Is (bits, ns) covered by a remembered configuration with one crashed call fewer, in the same state?
+def _dominated(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask, nh, ns, bits, lo,
+               nw, OKW, CW, zob, bitpos, crash_stack, first, ncrash):
+    """Is the configuration covered by a remembered one with one crashed call fewer, in the same state?
 
     A crashed call left unapplied can still be applied later or never, so that configuration can do everything
-    this one can: this one need not be searched.
+    this one can: this one need not be searched.  (Crashed calls live in the crash words, so the window of ok
+    words is the same for both.)
     """
-    for i in range(ncrash):
+    for i in range(first, ncrash):
         c = crash_stack[i]
-        word = c >> 6
-        bit = np.uint64(1) << np.uint64(c & 63)
-        bits[word] &= ~bit
-        slot, found = _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, _mix(nh ^ zob[c], ns), ns, bits)
-        bits[word] |= bit
+        b = bitpos[c]
+        bit = np.uint64(1) << np.uint64(b & 63)
+        bits[b >> 6] &= ~bit
+        slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                              _mix(nh ^ zob[c], ns), ns, bits, lo, nw, OKW, CW)
+        bits[b >> 6] |= bit
         if found:
             return True
     return False
@@ -104,16 +121,40 @@ def _focus(nxt, ent_ret, ent_call, foot, head):
     return -1 if x == -1 else foot[ent_call[x]]
 
 
+@njit(cache=True, inline="always")
+def _first_open(bits, full, lo, OKW):
+    """The first ok word from ``lo`` on that is not all linearized."""
+    while lo < OKW and bits[lo] == full[lo]:
+        lo += 1
+    return lo
+
+
+@njit(cache=True, inline="always")
+def _last_used(bits, hi):
+    """The last ok word from ``hi`` down that has a linearized call (-1: none)."""
+    while hi >= 0 and bits[hi] == 0:
+        hi -= 1
+    return hi
+
+
 @njit(cache=True, nogil=True)
-def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, zob, table,
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, bitpos, full, zob, table,
                nxt, prv, bits, hreg, stack_e, stack_s, stack_since, stack_phase, best, crash_stack,
-               slots, arena_bits, arena_state, arena_hash,
+               slots, arena_words, arena_off, arena_lo, arena_nw, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
-    """Run the search until it decides or needs Python; returns one of the codes above."""
+    """Run the search until it decides or needs Python; returns one of the codes above.
+
+    Call ``c`` is bit ``bitpos[c]``: ok calls fill the first ``OKW`` words in history order, crashed calls the
+    ``CW`` words after them.  ``lo`` (the first ok word not full) and ``hi`` (the last ok word not empty) are kept
+    exact as bits come and go, so that a memo record needs only the window between them.
+    """
     W = regs[R_W]
-    head = len(ent_call)
+    OKW = regs[R_OKW]
+    CW = W - OKW
     mask = np.uint64(len(slots) - 1)
     cap = len(arena_state)
+    wcap = len(arena_words)
+    head = len(ent_call)
     e = regs[R_E]
     state = regs[R_STATE]
     sp = regs[R_SP]
@@ -123,13 +164,10 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
     ncrash = regs[R_NCRASH]
     since = regs[R_SINCE]       # crashed calls applied since the last ok call on the stack
     phase = regs[R_PHASE]       # 0: trying ok calls, 1: trying crashed calls (see reference.py)
+    lo = regs[R_LO]
+    hi = regs[R_HI]
+    wused = regs[R_WUSED]
     h = hreg[0]
-    reduce = False
-    for i in range(len(foot)):
-        if foot[i] != -1:
-            reduce = True
-            break
-    focus = _focus(nxt, ent_ret, ent_call, foot, head) if reduce else -1
     steps = 0
     code = PAUSE
     while True:
@@ -172,24 +210,26 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
             since = stack_since[sp]
             phase = stack_phase[sp]
             call = ent_call[top]
-            bits[call >> 6] &= ~(np.uint64(1) << np.uint64(call & 63))
+            b = bitpos[call]
+            word = b >> 6
+            bits[word] &= ~(np.uint64(1) << np.uint64(b & 63))
             h ^= zob[call]
             nokdone -= is_ok[call]
             if is_ok[call] == 0:
                 ncrash -= 1
+            else:
+                if word < lo:
+                    lo = word
+                if word == hi and bits[word] == 0:
+                    hi = _last_used(bits, hi)
             r = ret_entry[call]
             if r != -1:
                 _relink(nxt, prv, r)
             _relink(nxt, prv, top)
             e = nxt[top]
-            if reduce:
-                focus = _focus(nxt, ent_ret, ent_call, foot, head)
             continue
         call = ent_call[e]
         if is_ok[call] == phase:
-            e = nxt[e]
-            continue
-        if focus != -1 and foot[call] != -1 and foot[call] != focus:
             e = nxt[e]
             continue
         ns = table[state, kind[call]]
@@ -198,35 +238,54 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
             regs[R_NEEDK] = kind[call]
             code = NEED_ROW
             break
-        if ns >= 0 and blind[call] == 1 and since > 0 and not reduce:
+        if ns >= 0 and blind[call] == 1 and since > 0:
             # the crashed calls applied since the last ok call are overwritten unseen: the same configuration
             # without them (reached by applying this call earlier) covers this one
             ns = -1
         if ns >= 0:
-            word = call >> 6
-            bit = np.uint64(1) << np.uint64(call & 63)
+            b = bitpos[call]
+            word = b >> 6
+            bit = np.uint64(1) << np.uint64(b & 63)
+            old_lo = lo
+            old_hi = hi
             bits[word] |= bit
+            if is_ok[call] == 1:
+                if word == lo:
+                    lo = _first_open(bits, full, lo, OKW)
+                if word > hi:
+                    hi = word
+            nw = hi - lo + 1 if hi >= lo else 0
             nh = h ^ zob[call]
             hv = _mix(nh, ns)
-            slot, found = _lookup(slots, arena_hash, arena_state, arena_bits, W, mask, hv, ns, bits)
+            slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                                  hv, ns, bits, lo, nw, OKW, CW)
             if not found and is_ok[call] == 0:
                 crash_stack[ncrash] = call
-                found = _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob,
-                                   crash_stack, ncrash + 1)
-            elif not found and ncrash > 0:
-                found = _dominated(slots, arena_hash, arena_state, arena_bits, W, mask, nh, ns, bits, zob,
-                                   crash_stack, ncrash)
+                found = _dominated(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words,
+                                   mask, nh, ns, bits, lo, nw, OKW, CW, zob, bitpos, crash_stack, ncrash - since,
+                                   ncrash + 1)
+            elif not found and since > 0:
+                found = _dominated(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words,
+                                   mask, nh, ns, bits, lo, nw, OKW, CW, zob, bitpos, crash_stack, ncrash - since,
+                                   ncrash)
+            if not found and (nmemo >= cap or wused + nw + CW > wcap):
+                bits[word] &= ~bit
+                lo = old_lo
+                hi = old_hi
+                code = MEMO_FULL
+                break
             if not found:
-                if nmemo >= cap:
-                    bits[word] &= ~bit
-                    code = MEMO_FULL
-                    break
                 slots[slot] = nmemo
                 arena_hash[nmemo] = hv
                 arena_state[nmemo] = ns
-                base = nmemo * W
-                for w in range(W):
-                    arena_bits[base + w] = bits[w]
+                arena_off[nmemo] = wused
+                arena_lo[nmemo] = lo
+                arena_nw[nmemo] = nw
+                for w in range(nw):
+                    arena_words[wused + w] = bits[lo + w]
+                for w in range(CW):
+                    arena_words[wused + nw + w] = bits[OKW + w]
+                wused += nw + CW
                 nmemo += 1
                 if is_ok[call] == 0:
                     crash_stack[ncrash] = call
@@ -246,10 +305,10 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
                 if r != -1:
                     _unlink(nxt, prv, r)
                 e = nxt[head]
-                if reduce:
-                    focus = _focus(nxt, ent_ret, ent_call, foot, head)
                 continue
             bits[word] &= ~bit
+            lo = old_lo
+            hi = old_hi
         e = nxt[e]
     regs[R_E] = e
     regs[R_STATE] = state
@@ -259,6 +318,9 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, foot, blind, 
     regs[R_NCRASH] = ncrash
     regs[R_SINCE] = since
     regs[R_PHASE] = phase
+    regs[R_LO] = lo
+    regs[R_HI] = hi
+    regs[R_WUSED] = wused
     regs[R_STEPS] += steps
     hreg[0] = h
     return code
@@ -283,7 +345,6 @@ def rehash(arena_hash, count, slots):
 # (footprint's state, footprint's words).  State ids belong to one footprint each (the table is per footprint), so
 # the state id alone says whose words a memo record holds.
 
-R_BLAME = 17
 
 
 @njit(cache=True, inline="always")

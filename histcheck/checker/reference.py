@@ -16,8 +16,8 @@ checked as one object), the compositional search at the end of this module runs 
 The search tries the ok calls of a configuration before its crashed ones (two passes over the list), so that
 configurations with fewer crashed calls applied are met first; that makes the next rules bite.  Two more, for
 crashed calls, both resting on one fact: leaving a crashed call unapplied loses nothing, since it
-may be applied later or never.  A configuration is skipped when the memo holds the same state with one of its
-crashed calls not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
+may be applied later or never.  A configuration is skipped when the memo holds the same state with one of the
+crashed calls applied since the last ok call not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
 on top of crashed calls applied since the last ok call, because applying it before them reaches a configuration
 that covers this one.
 
@@ -166,7 +166,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
             new_lin = linearized | (1 << call)
             if blind[call] and since:
                 pass    # crashed calls since the last ok call would be overwritten unseen: covered elsewhere
-            elif (new_lin, new_state) not in memo and not _dominated(new_lin, new_state, crashed, call, is_ok, memo):
+            elif (new_lin, new_state) not in memo and \
+                    not _dominated(new_lin, new_state, crashed[len(crashed) - since:], call, is_ok, memo):
                 memo.add((new_lin, new_state))
                 if not is_ok[call]:
                     crashed.append(call)
@@ -189,6 +190,9 @@ def _dominated(new_lin: int, new_state: Hashable, crashed: list[int], call: int,
 
     A crashed call that has not been applied may still be applied later, or never: such a configuration can do
     everything this one can, so this one need not be searched (it matters most when many calls crashed at once).
+    Only the crashed calls applied since the last ok call are tried (``crashed`` holds just those): the remembered
+    configuration has to share everything else, which for an older crashed call is rare, and trying every one
+    made long histories with many crashes quadratic.
     """
     candidates = crashed + [call] if not is_ok[call] else crashed
     return any((new_lin & ~(1 << c), new_state) in memo for c in candidates)

@@ -27,11 +27,24 @@ class MemoryBudget(Exception):
 
 class _Arrays:
     """The kernel's working set for one search (stacks and arena are written before they are read, so they
-    start uninitialised; the slot index and the bitset must start empty)."""
+    start uninitialised; the slot index and the bitset must start empty).
+
+    Bits are laid out for the kernel's windowed memo records: ok calls first, in call order, then crashed calls
+    from the next word on (``bitpos``); ``full`` holds each ok word's value when all its calls are linearized."""
 
     def __init__(self, n: int, entries, stuck_limit: int) -> None:
         E = len(entries.ent_call)
-        self.W = max(1, (n + 63) // 64)
+        n_ok = entries.n_ok
+        self.OKW = (n_ok + 63) // 64
+        self.W = max(1, self.OKW + (n - n_ok + 63) // 64)
+        self.bitpos = np.arange(n, dtype=np.int64)
+        if n_ok < n:        # crashed calls move to the words after the ok calls
+            ok_before = np.cumsum(entries.is_ok, dtype=np.int64) - entries.is_ok
+            self.bitpos = np.where(entries.is_ok == 1, ok_before, self.OKW * 64 + self.bitpos - ok_before)
+        self.full = np.empty(max(self.OKW, 1), np.uint64)
+        self.full.fill(_ALL_ONES)
+        if n_ok % 64:
+            self.full[self.OKW - 1] = (1 << (n_ok % 64)) - 1
         self.nxt = np.arange(1, E + 2, dtype=np.int32)     # entry e links forward to e + 1 ...
         self.prv = np.arange(-1, E, dtype=np.int32)        # ... and back to e - 1; the head is index E
         if E:
@@ -52,7 +65,10 @@ class _Arrays:
         self.stack_phase = np.empty(max(n, 1), np.int32)
         self.slots = np.empty(INITIAL_MEMO * 2, np.int64)
         self.slots.fill(-1)                                 # np.full costs three times as much
-        self.arena_bits = np.empty(INITIAL_MEMO * self.W, np.uint64)
+        self.arena_words = np.empty(INITIAL_MEMO * min(self.W, 4), np.uint64)
+        self.arena_off = np.empty(INITIAL_MEMO, np.int64)
+        self.arena_lo = np.empty(INITIAL_MEMO, np.int32)
+        self.arena_nw = np.empty(INITIAL_MEMO, np.int32)
         self.arena_state = np.empty(INITIAL_MEMO, np.int32)
         self.arena_hash = np.empty(INITIAL_MEMO, np.uint64)
         self.stuck_state = np.empty(stuck_limit, np.int32)
@@ -61,27 +77,46 @@ class _Arrays:
         self.regs[K.R_E] = self.nxt[E]
         self.regs[K.R_FAILPOS] = -1
         self.regs[K.R_W] = self.W
+        self.regs[K.R_OKW] = self.OKW
+        self.regs[K.R_HI] = -1
         self.regs[K.R_NOK] = entries.n_ok
 
     @property
     def memo_bytes(self) -> int:
-        return int(self.slots.nbytes + self.arena_bits.nbytes + self.arena_state.nbytes + self.arena_hash.nbytes)
+        return int(self.slots.nbytes + self.arena_words.nbytes + self.arena_off.nbytes + self.arena_lo.nbytes
+                   + self.arena_nw.nbytes + self.arena_state.nbytes + self.arena_hash.nbytes)
 
     def grow_memo(self, memory_limit: int | None, other_bytes: int) -> None:
-        cap = len(self.arena_state) * 2
-        # while the arena is copied the old and the new arrays both exist: that is the peak to keep under the cap
-        projected = cap * (self.W * 8 + 4 + 8) + cap * 2 * 8 + self.memo_bytes + other_bytes
+        """Double whichever ran out: the records' index (one entry per record) or the words they hold."""
+        count = int(self.regs[K.R_MEMO])
+        grow_index = count >= len(self.arena_state)
+        grow_words = int(self.regs[K.R_WUSED]) + self.W > len(self.arena_words)
+        cap = len(self.arena_state) * (2 if grow_index else 1)
+        words = max(len(self.arena_words) * (2 if grow_words else 1), int(self.regs[K.R_WUSED]) + self.W)
+        # while the arrays are copied the old and the new both exist: that is the peak to keep under the cap
+        projected = self.memo_bytes + other_bytes + (cap * (8 + 4 + 4 + 4 + 8) + cap * 2 * 8 if grow_index else 0) \
+            + (words * 8 if grow_words else 0)
         if memory_limit is not None and projected > memory_limit:
             raise MemoryBudget()
-        count = int(self.regs[K.R_MEMO])
-        self.arena_bits = _grown(self.arena_bits, cap * self.W)
-        self.arena_state = _grown(self.arena_state, cap)
-        self.arena_hash = _grown(self.arena_hash, cap)
-        self.slots = np.full(cap * 2, -1, np.int64)
-        K.rehash(self.arena_hash, count, self.slots)
+        if grow_words:
+            self.arena_words = _grown(self.arena_words, words)
+        if grow_index:
+            self.arena_off = _grown(self.arena_off, cap)
+            self.arena_lo = _grown(self.arena_lo, cap)
+            self.arena_nw = _grown(self.arena_nw, cap)
+            self.arena_state = _grown(self.arena_state, cap)
+            self.arena_hash = _grown(self.arena_hash, cap)
+            self.slots = np.full(cap * 2, -1, np.int64)
+            K.rehash(self.arena_hash, count, self.slots)
+
+    def calls_of(self, words: np.ndarray) -> frozenset:
+        """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
+        call_at = {b: c for c, b in enumerate(self.bitpos.tolist())}
+        return frozenset(call_at[p] for p in _set_bits(words))
 
 
 _ZOBRIST = np.empty(0, np.uint64)
+_ALL_ONES = np.iinfo(np.uint64).max
 
 
 def zobrist_keys(n: int) -> np.ndarray:
@@ -120,10 +155,11 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     try:
         while True:
             code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
-                                entries.is_ok, entries.kind, entries.foot, entries.blind, a.zob, table.table,
+                                entries.is_ok, entries.kind, entries.blind, a.bitpos, a.full, a.zob, table.table,
                                 a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
-                                a.best, a.crash_stack, a.slots, a.arena_bits, a.arena_state, a.arena_hash,
-                                a.stuck_state, a.stuck_bits, a.regs, slice_steps)
+                                a.best, a.crash_stack, a.slots, a.arena_words, a.arena_off, a.arena_lo,
+                                a.arena_nw, a.arena_state, a.arena_hash, a.stuck_state, a.stuck_bits, a.regs,
+                                slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -144,7 +180,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     stuck = []
     for i in range(int(a.regs[K.R_NSTUCK])):
         words = a.stuck_bits[i * a.W:(i + 1) * a.W]
-        stuck.append((table.states[int(a.stuck_state[i])], _set_bits(words)))
+        stuck.append((table.states[int(a.stuck_state[i])], a.calls_of(words)))
     best = a.best[: int(a.regs[K.R_BEST])].tolist()
     return SearchOutcome(False, fail_pos=int(a.regs[K.R_FAILPOS]), stuck=stuck, longest=best, explored=explored,
                          states=int(a.regs[K.R_MEMO]), engine="kernel")
