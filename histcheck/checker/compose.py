@@ -29,6 +29,7 @@ from ..models.base import Inconsistent, Model
 from . import kernel as K
 from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, TableTooLarge, make_entries
 from .reference import SearchOutcome
+from .search import linked_list, zobrist_keys
 
 SLICE_STEPS = 1 << 19
 INITIAL_MEMO = 1 << 10
@@ -150,25 +151,10 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``nxt``/``prv`` of a list of ``size`` entries with its head at index ``size``."""
-    nxt = np.empty(size + 1, np.int32)
-    prv = np.empty(size + 1, np.int32)
-    nxt[:size] = np.arange(1, size + 1, dtype=np.int32)
-    prv[1:size + 1] = np.arange(0, size, dtype=np.int32)
-    if size:
-        nxt[size - 1] = -1
-    nxt[size] = 0 if size else -1
-    prv[0] = size
-    prv[size] = -1
-    return nxt, prv
-
-
 def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                         memory_limit: int | None = None, cancel=None, slice_steps: int = SLICE_STEPS,
                         **_: object) -> SearchOutcome:
     """Decide a partition whose calls all have footprints with ``kernel.split_kernel``."""
-    from .search import zobrist_keys
     entries = make_entries(part, {})
     lay = _layout(entries.foot, part.inputs)
     table = FootprintTable(model, init_state, lay.inputs_by_foot, memory_limit)
@@ -181,7 +167,7 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
         return SearchOutcome(None, "memory", engine="kernel-split")
     n = len(part.calls)
     n_foot = len(lay.flo)
-    nxt, prv = _linked_list(len(entries.ent_call))
+    nxt, prv = linked_list(len(entries.ent_call))
     words = int(lay.flo[-1] + lay.fwords[-1]) if n_foot else 1
     bits = np.zeros(words, np.uint64)
     fh = np.zeros(n_foot, np.uint64)

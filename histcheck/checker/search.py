@@ -45,15 +45,7 @@ class _Arrays:
         self.full.fill(_ALL_ONES)
         if n_ok % 64:
             self.full[self.OKW - 1] = (1 << (n_ok % 64)) - 1
-        self.nxt = np.arange(1, E + 2, dtype=np.int32)     # entry e links forward to e + 1 ...
-        self.prv = np.arange(-1, E, dtype=np.int32)        # ... and back to e - 1; the head is index E
-        if E:
-            self.nxt[E - 1] = -1
-            self.nxt[E] = 0
-            self.prv[0] = E
-        else:
-            self.nxt[0] = -1
-        self.prv[E] = -1
+        self.nxt, self.prv = linked_list(E)
         self.zob = zobrist_keys(max(n, 1))
         self.bits = np.zeros(self.W, np.uint64)
         self.hreg = np.zeros(1, np.uint64)
@@ -113,6 +105,21 @@ class _Arrays:
         """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
         call_at = {b: c for c, b in enumerate(self.bitpos.tolist())}
         return frozenset(call_at[p] for p in _set_bits(words))
+
+
+def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``nxt`` and ``prv`` of the entry list: entry e links forward to e + 1 and back to e - 1, the head is index
+    ``size``, and -1 ends the list."""
+    nxt = np.arange(1, size + 2, dtype=np.int32)
+    prv = np.arange(-1, size, dtype=np.int32)
+    if size:
+        nxt[size - 1] = -1
+        nxt[size] = 0
+        prv[0] = size
+    else:
+        nxt[0] = -1
+    prv[size] = -1
+    return nxt, prv
 
 
 _ZOBRIST = np.empty(0, np.uint64)
