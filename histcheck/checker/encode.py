@@ -86,6 +86,9 @@ class Entries:
     n_ok: int
     foot: np.ndarray        # int32[n]: footprint of each call, -1 for "the whole state"
     blind: np.ndarray       # uint8[n]: 1 when the call's input is blind (see Model.blind)
+    twin: np.ndarray        # int32[n]: for a crashed call, the last crashed call invoked before it with the same
+                            # input (-1: none); identical crashed calls are interchangeable, so the search applies
+                            # them in invocation order
 
 
 def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
@@ -121,7 +124,20 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     # the kernel's compiled signature expects
     blind = np.zeros(n, np.uint8) if part.blind is None else np.frombuffer(bytearray(part.blind), np.uint8)
     return Entries(ent_call, is_ret.view(np.uint8), pos[order], ret_entry, ok.view(np.uint8), kind, n_ok, foot,
-                   blind)
+                   blind, _twins(kind, ok, n_ok))
+
+
+def _twins(kind: np.ndarray, ok: np.ndarray, n_ok: int) -> np.ndarray:
+    """Each crashed call's previous crashed call with the same kind (calls are in invocation order)."""
+    twin = np.full(len(kind), -1, np.int32)
+    if n_ok == len(kind):
+        return twin
+    last: dict[int, int] = {}
+    for c in np.flatnonzero(~ok).tolist():
+        k = int(kind[c])
+        twin[c] = last.get(k, -1)
+        last[k] = c
+    return twin
 
 
 class TableTooLarge(MemoryError):

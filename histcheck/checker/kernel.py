@@ -138,7 +138,7 @@ def _last_used(bits, hi):
 
 
 @njit(cache=True, nogil=True)
-def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, bitpos, full, zob, table,
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, bitpos, full, zob, table,
                nxt, prv, bits, hreg, stack_e, stack_s, stack_since, stack_phase, best, crash_stack,
                slots, arena_words, arena_off, arena_lo, arena_nw, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
@@ -231,6 +231,10 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, bitpos
         call = ent_call[e]
         if is_ok[call] == phase:
             e = nxt[e]
+            continue
+        tw = twin[call]
+        if tw != -1 and (bits[bitpos[tw] >> 6] >> np.uint64(bitpos[tw] & 63)) & np.uint64(1) == 0:
+            e = nxt[e]          # an identical crashed call invoked earlier is still unapplied: it goes first
             continue
         ns = table[state, kind[call]]
         if ns == -2:

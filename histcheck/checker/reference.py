@@ -19,7 +19,8 @@ crashed calls, both resting on one fact: leaving a crashed call unapplied loses 
 may be applied later or never.  A configuration is skipped when the memo holds the same state with one of the
 crashed calls applied since the last ok call not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
 on top of crashed calls applied since the last ok call, because applying it before them reaches a configuration
-that covers this one.
+that covers this one.  And crashed calls with the same input are interchangeable (neither has a return to
+respect), so of several such calls the search applies the one invoked first before any later one (``twin``).
 
 Because of the memo, every configuration is finished exactly once, at the first return entry left in its list.
 The furthest such return entry over all configurations is the completion at which the history stops being
@@ -87,6 +88,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     ret_entry = ent.ret_entry.tolist()
     is_ok = ent.is_ok.tolist()
     blind = ent.blind.tolist()
+    twin = ent.twin.tolist()
     step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
@@ -160,6 +162,9 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         call = ent_call[e]
         if is_ok[call] == phase:     # phase 0 tries ok calls, phase 1 crashed ones
             e = nxt[e]
+            continue
+        if twin[call] != -1 and not linearized >> twin[call] & 1:
+            e = nxt[e]              # an identical crashed call invoked earlier is still unapplied: it goes first
             continue
         new_state = step(state, call)
         if not isinstance(new_state, Inconsistent):

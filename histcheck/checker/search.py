@@ -162,7 +162,8 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     try:
         while True:
             code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
-                                entries.is_ok, entries.kind, entries.blind, a.bitpos, a.full, a.zob, table.table,
+                                entries.is_ok, entries.kind, entries.blind, entries.twin, a.bitpos, a.full, a.zob,
+                                table.table,
                                 a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
                                 a.best, a.crash_stack, a.slots, a.arena_words, a.arena_off, a.arena_lo,
                                 a.arena_nw, a.arena_state, a.arena_hash, a.stuck_state, a.stuck_bits, a.regs,
