@@ -135,8 +135,11 @@ def _print_summary(path: Path, history, result, written: list[Path]) -> None:
     if f is not None:
         op = f.op
         key = f" on key {show(f.key)}" if f.key is not None else ""
-        click.echo(f"  first operation that cannot be linearized{key}: process {op.get('process')} "
-                   f"{op.get('type')} {op.get('f')} {show(op.get('value'))} at index {op.get('index')}")
+        if op.get("index") is None:
+            click.echo("  first operation that cannot be linearized: not located (see the notes)")
+        else:
+            click.echo(f"  first operation that cannot be linearized{key}: process {op.get('process')} "
+                       f"{op.get('type')} {op.get('f')} {show(op.get('value'))} at index {op.get('index')}")
         if f.previous_ok:
             p = f.previous_ok
             click.echo(f"  last ok operation before it: process {p['process']} {p['f']} {show(p['value'])} "

@@ -527,3 +527,24 @@ def test_values_and_initial_values_a_model_cannot_use_are_input_errors() -> None
         histcheck.check(History(kv_ops[:2]), model="kv", init=0)
     register = h((0, "invoke", "write", 1), (0, "ok", "write", 1))
     assert histcheck.check(register, model="register", init={"x": 0}).valid is True
+
+
+def test_compositional_failure_names_its_key_and_says_when_it_could_not_be_located() -> None:
+    """Found in review: narrowed failures lacked the key in their operations, and a failure whose keys' own
+    searches ran out of budget came back with no location and no word of why."""
+    from histcheck.checker.compose import narrow_failure
+    from histcheck.checker.encode import make_partition
+    from histcheck.checker.reference import SearchOutcome
+    events = [("invoke", 0, "get", None, "a"), ("ok", 0, "get", "x", "a"),
+              ("invoke", 1, "put", "y", "b"), ("ok", 1, "put", "y", "b")]
+    ops = [Op(t, p, f, v, index=i, extra={"key": k}) for i, (t, p, f, v, k) in enumerate(events)]
+    whole = histcheck.check(History(ops), model="kv", init="", partition=False)
+    assert whole.valid is False and whole.failure.key == "a" and whole.failure.op["key"] == "a"
+    m = get_model("kv").configure(init="")
+    part = make_partition(None, History(ops).calls(), m)
+    gave_up = narrow_failure(part, SearchOutcome(False, blame=0), lambda *a, **k: SearchOutcome(None, "time"), m,
+                             m.init_state(""))
+    assert gave_up.valid is False and gave_up.cause == "time"
+    with pytest.raises(AssertionError):
+        narrow_failure(part, SearchOutcome(False, blame=0), lambda *a, **k: SearchOutcome(True), m,
+                       m.init_state(""))

@@ -149,12 +149,18 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, 
         valid = UNKNOWN
         cause = cause or "time"
     failure = None
+    notes = _notes(m, style, parts)
     if failures:
         part, outcome, _ = outcomes[failures[0][1]]
         failure = build_failure(outcome.part or part, outcome, m)
+        if outcome.cause is not None:     # a compositional failure whose keys' own searches ran out of budget
+            notes.append(f"the one-object search found no linearization, but the keys' own searches ran out of "
+                         f"{outcome.cause} while locating the failure: "
+                         + ("an earlier failure on another key is possible" if outcome.fail_pos >= 0
+                            else "the failing operation is unknown"))
     return Result(valid=valid, model=m.name, init=init_value, ops=len(calls),
                   cause=cause if valid == UNKNOWN else None, failure=failure, keys=results,
-                  analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=_notes(m, style, parts))
+                  analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=notes)
 
 
 def _engine(name: str):

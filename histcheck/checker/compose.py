@@ -41,14 +41,21 @@ class FootprintTable(StateTable):
 
     def __init__(self, model: Model, init_state: Hashable, inputs_by_foot: Sequence[Sequence[Hashable]],
                  memory_limit: int | None = None) -> None:
+        # StateTable's attributes, set here rather than by its constructor, which would first build a table as
+        # wide as every footprint's inputs together
+        self.model = model
         self.inputs_by_foot = [list(ops) for ops in inputs_by_foot]
+        self.inputs = [op for ops in self.inputs_by_foot for op in ops]
+        self.states: list[Hashable] = []
+        self.ids: dict[tuple[int, Hashable], int] = {}
         self.owner: list[int] = []
-        self._foot = 0
-        super().__init__(model, init_state, [op for ops in self.inputs_by_foot for op in ops], memory_limit)
+        self.done: set[int] = set()
         width = max(1, max((len(ops) for ops in self.inputs_by_foot), default=1))
         self.table = np.full((64, width), NOT_COMPUTED, np.int32)
-        self.states, self.ids, self.owner = [], {}, []
-        for f in range(len(self.inputs_by_foot)):
+        self.steps = 0
+        self.memory_limit = memory_limit
+        self.canon = model.abstraction(self.inputs)
+        for f in range(len(self.inputs_by_foot)):     # state id f is footprint f's initial state
             self._foot = f
             self.intern(init_state)
 
@@ -210,13 +217,16 @@ def _gave_up(cause: str, regs: np.ndarray) -> SearchOutcome:
 
 
 def footprint_partitions(part: Partition) -> list[Partition]:
-    """The partition's calls footprint by footprint, each as a partition of its own (keyed by the footprint)."""
+    """The partition's calls footprint by footprint, each as a partition of its own (keyed by the footprint, in
+    the order footprints first appear, which is the numbering the searches use)."""
     groups: dict[Hashable, list[int]] = {}
     for i, f in enumerate(part.footprints or []):
         groups.setdefault(f, []).append(i)
     out = []
     for f, members in groups.items():
         calls = [part.calls[i] for i in members]
+        for call in calls:      # this check's own Call objects: name their key in the report, as a split check does
+            call.key = f
         blind = [part.blind[i] for i in members] if part.blind is not None else None
         out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind))
     return out
@@ -227,14 +237,26 @@ def narrow_failure(part: Partition, outcome: SearchOutcome, search: Callable[...
                    cancel=None) -> SearchOutcome:
     """Give an invalid compositional outcome a failure point: the earliest completion at which some footprint's
     calls stop being linearizable (the whole history's prefixes are linearizable exactly as long as every
-    footprint's are), with that footprint's stuck configurations and longest linearization.  The verdict stays
-    the one the whole search gave."""
+    footprint's are), with that footprint's stuck configurations and longest linearization.
+
+    The footprint the search blamed goes first, so that a budget spent on the others still leaves a location.
+    The verdict stays the one the whole search gave; when some footprint's own search gave up, the outcome's
+    ``cause`` says so (the location may then not be the earliest, or missing)."""
+    subs = footprint_partitions(part)
+    if 0 <= outcome.blame < len(subs):
+        subs.insert(0, subs.pop(outcome.blame))
     best: SearchOutcome | None = None
-    for sub in footprint_partitions(part):
+    gave_up: str | None = None
+    for sub in subs:
         found = search(sub, model, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
-        if found.valid is False and (best is None or found.fail_pos < best.fail_pos):
+        if found.valid is None:
+            gave_up = gave_up or found.cause
+        elif found.valid is False and (best is None or found.fail_pos < best.fail_pos):
             best = dataclasses.replace(found, part=sub)
-    if best is None:        # the footprints' own searches ran out of budget: the verdict stands, unexplained
-        return outcome
+    if best is None and gave_up is None:
+        raise AssertionError("the compositional search found the history invalid, but every footprint's own "
+                             "search found its calls linearizable")
+    if best is None:
+        return dataclasses.replace(outcome, cause=gave_up)
     return dataclasses.replace(best, valid=False, explored=outcome.explored, states=outcome.states,
-                               engine=outcome.engine, blame=outcome.blame)
+                               engine=outcome.engine, blame=outcome.blame, cause=gave_up)

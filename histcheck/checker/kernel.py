@@ -1,8 +1,9 @@
 """The numba kernel: the reference search (``reference.py``) over integers, resumable.
 
-This is the only module that imports numba.  The kernel runs the same algorithm as the reference, step for step,
-on the arrays built by ``encode.py``; the property tests in tests/test_checker.py hold the two to the same
-answers.  What differs is representation:
+This is the only module that imports numba.  The kernel runs the same algorithm as the reference on the arrays
+built by ``encode.py``; the property tests in tests/test_checker.py hold the two to the same answers (verdict and
+failing operation).  Their counts of explored configurations may differ: the kernel's table merges states a
+model's ``abstraction`` says are alike, the reference steps the model itself.  What differs is representation:
 
 * the set of linearized calls is a bitset (``bits``) with an incrementally maintained Zobrist hash, so extending or
   shrinking it is O(1) and hashing it is free;

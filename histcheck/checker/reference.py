@@ -225,12 +225,14 @@ def _bits_to_set(bits: int) -> frozenset:
 #
 # Three facts carry it.  (1) The search only tries calls on the footprint of the first return entry left (the
 # *focus*): calls on other footprints commute with them and cannot make them fail, and their own returns lie
-# further on, so any linearization can be reordered to put the focus calls first (a partial-order reduction).  (2) A configuration whose focus calls all lead to dead ends is dead because of its focus
-# projection (its focus calls and the focus's state): the same calls are the only ones a search of that footprint
-# alone could try there, so that projection is a dead end for the footprint on its own, and every configuration
-# that shares it is dead too.  (3) A child differs from its parent only in the parent's focus footprint, so when a
-# child dies because of another footprint's projection, the parent shares that projection and dies too, without
-# trying its other children (a backjump).  So every dead end is charged to one footprint, remembered as
+# further on, so any linearization can be reordered to put the focus calls first (a partial-order reduction).
+# (2) When every focus call of a configuration is inconsistent, or leads to a child that was charged to the focus
+# footprint, the configuration's focus projection (its focus calls and the focus's state) is a dead end: those
+# calls are the only ones a search of that footprint alone could try there, so the projection is a dead end for
+# the footprint on its own, and every configuration that shares it is dead too.  (A child charged to another
+# footprint never comes back to its parent: see (3).)  (3) A child differs from its parent only in the parent's
+# focus footprint, so when a child dies because of another footprint's projection, the parent shares that
+# projection and dies too, without trying its other children (a backjump).  So every dead end is charged to one footprint, remembered as
 # (footprint's linearized calls, footprint's state), and the work is about the sum of the footprints' searches,
 # not their product.  Crashed calls keep their dominance rule, projected the same way.
 #

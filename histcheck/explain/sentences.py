@@ -112,6 +112,10 @@ def counterexample_lines(ce: Any) -> list[str]:
 def failure_lines(history: Any, result: Any) -> list[str]:
     failure = result.failure
     op = failure.op
+    if op.get("index") is None:
+        return ["No order of the operations, consistent with real time, lets the model return what they returned, "
+                "but the operation where that first happens could not be located: "
+                + " ".join(note for note in result.notes if "locating" in note)]
     lines = [f"{capital(describe(op))} cannot be linearized: no order of the operations before it, consistent "
              f"with real time, lets the {result.model} model return what it returned."]
     lines += register_lines(history, failure, result.init)
