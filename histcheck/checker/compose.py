@@ -9,8 +9,8 @@ projection alone, so the work is about the *sum* of the keys' searches (the reas
 
 This module gives the kernel what it needs for that: a transition table per footprint (``FootprintTable``: a
 footprint's state is the model state reached by its own calls alone, and its inputs are numbered within the
-footprint, so the table stays as narrow as one key's), the layout of the linearized set footprint by footprint,
-and a memo of dead ends that grows under the memory cap.
+footprint, so the table stays as narrow as one key's), and the layout of the linearized set footprint by
+footprint.  Its memo of dead ends is the main kernel's ``search.Memo``.
 
 The search answers valid or invalid for the history as a whole.  A failure report is about one place where the
 history stops being linearizable; by locality that place is where one footprint's calls stop being linearizable,
@@ -29,10 +29,9 @@ from ..models.base import Inconsistent, Model
 from . import kernel as K
 from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, TableTooLarge, make_entries
 from .reference import SearchOutcome
-from .search import linked_list, zobrist_keys
+from .search import Memo, MemoryBudget, linked_list, zobrist_keys
 
 SLICE_STEPS = 1 << 19
-INITIAL_MEMO = 1 << 10
 
 
 class FootprintTable(StateTable):
@@ -126,38 +125,6 @@ def _layout(foot: np.ndarray, inputs: Sequence[Hashable]) -> _Layout:
     return _Layout(foot, kind, bitpos, flo, fwords, [list(d) for d in local])
 
 
-class _DeadMemo:
-    """Open addressing over an arena of dead ends (state id, the footprint's words), doubled under the cap."""
-
-    def __init__(self, stride: int) -> None:
-        self.stride = stride
-        self.slots = np.full(INITIAL_MEMO * 2, -1, np.int64)
-        self.bits = np.empty(INITIAL_MEMO * stride, np.uint64)
-        self.state = np.empty(INITIAL_MEMO, np.int32)
-        self.hash = np.empty(INITIAL_MEMO, np.uint64)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.slots.nbytes + self.bits.nbytes + self.state.nbytes + self.hash.nbytes)
-
-    def grow(self, count: int, memory_limit: int | None, other_bytes: int) -> None:
-        cap = len(self.state) * 2
-        projected = cap * (self.stride * 8 + 4 + 8 + 2 * 8) + self.nbytes + other_bytes
-        if memory_limit is not None and projected > memory_limit:
-            raise TableTooLarge(cap)
-        self.bits = _grown(self.bits, cap * self.stride)
-        self.state = _grown(self.state, cap)
-        self.hash = _grown(self.hash, cap)
-        self.slots = np.full(cap * 2, -1, np.int64)
-        K.rehash(self.hash, count, self.slots)
-
-
-def _grown(array: np.ndarray, size: int) -> np.ndarray:
-    out = np.empty(size, array.dtype)
-    out[: len(array)] = array
-    return out
-
-
 def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                         memory_limit: int | None = None, cancel=None, slice_steps: int = SLICE_STEPS,
                         **_: object) -> SearchOutcome:
@@ -180,10 +147,10 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
     fh = np.zeros(n_foot, np.uint64)
     sv = np.arange(n_foot, dtype=np.int32)
     stack_e, stack_s, stack_phase, crash_stack = (np.empty(max(n, 1), np.int32) for _ in range(4))
-    memo = _DeadMemo(int(lay.fwords.max()) if n_foot else 1)
+    record_max = int(lay.fwords.max()) if n_foot else 1
+    memo = Memo(record_max)
     regs = np.zeros(K.N_REGS, np.int64)
     regs[K.R_E] = nxt[len(entries.ent_call)]
-    regs[K.R_W] = memo.stride
     regs[K.R_NOK] = entries.n_ok
     zob = zobrist_keys(max(n, 1))
     code = K.PAUSE
@@ -191,8 +158,8 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
         while True:
             code = K.split_kernel(entries.ent_call, entries.ent_ret, entries.ret_entry, entries.is_ok, lay.kind,
                                   lay.foot, lay.bitpos, lay.flo, lay.fwords, zob, table.table, nxt, prv, bits, fh,
-                                  sv, stack_e, stack_s, stack_phase, crash_stack, memo.slots, memo.bits, memo.state,
-                                  memo.hash, regs, slice_steps)
+                                  sv, stack_e, stack_s, stack_phase, crash_stack, memo.slots, memo.words, memo.off,
+                                  memo.lo, memo.nw, memo.state, memo.hash, regs, slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -204,8 +171,8 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
                 if memory_limit is not None and table.nbytes + memo.nbytes > memory_limit:
                     return _gave_up("memory", regs)
             elif code == K.MEMO_FULL:
-                memo.grow(int(regs[K.R_MEMO]), memory_limit, table.nbytes)
-    except TableTooLarge:
+                memo.grow(int(regs[K.R_MEMO]), int(regs[K.R_WUSED]), record_max, memory_limit, table.nbytes)
+    except (MemoryBudget, TableTooLarge):
         return _gave_up("memory", regs)
     return SearchOutcome(code == K.VALID, explored=int(regs[K.R_STEPS]), states=int(regs[K.R_MEMO]),
                          engine="kernel-split", blame=int(regs[K.R_BLAME]) if code == K.INVALID else -1)

@@ -346,35 +346,16 @@ def rehash(arena_hash, count, slots):
 #
 # The same walk, with three changes of representation: a state per footprint (``sv``), the linearized calls laid out
 # footprint by footprint (call ``c`` is bit ``bitpos[c]``; footprint ``f`` owns words ``flo[f]`` to
-# ``flo[f] + fwords[f]``) with a Zobrist hash per footprint (``fh``), and a memo that holds only dead ends, each as
-# (footprint's state, footprint's words).  State ids belong to one footprint each (the table is per footprint), so
-# the state id alone says whose words a memo record holds.
+# ``flo[f] + fwords[f]``) with a Zobrist hash per footprint (``fh``), and a memo that holds only dead ends, each a
+# record (footprint's state, its words from ``flo[f]``) in the main kernel's layout with no crash words.  State
+# ids belong to one footprint each (the table is per footprint), so the state id alone says whose words a record
+# holds.
 
-
-
-@njit(cache=True, inline="always")
-def _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, hv, sid, bits, lo, nw):
-    """The memo slot holding (sid, bits[lo:lo + nw]), or the empty slot where it would go; and whether found."""
-    slot = hv & mask
-    while True:
-        idx = slots[slot]
-        if idx == -1:
-            return slot, False
-        if arena_hash[idx] == hv and arena_state[idx] == sid:
-            same = True
-            base = idx * WM
-            for w in range(nw):
-                if arena_bits[base + w] != bits[lo + w]:
-                    same = False
-                    break
-            if same:
-                return slot, True
-        slot = (slot + np.uint64(1)) & mask
 
 
 @njit(cache=True)
-def _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, fhash, sid, bits, lo, nw, zob, bitpos,
-                   foot, f, crash_stack, ncrash):
+def _dead_by_crash(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask, fhash, sid,
+                   bits, lo, nw, zob, bitpos, foot, f, crash_stack, ncrash):
     """Is a dead end remembered with one crashed call of footprint ``f`` fewer, in the same state?"""
     for i in range(ncrash):
         c = crash_stack[i]
@@ -383,8 +364,8 @@ def _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, fhash, 
         b = bitpos[c]
         bit = np.uint64(1) << np.uint64(b & 63)
         bits[b >> 6] &= ~bit
-        slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask,
-                                    _mix(fhash ^ zob[c], sid), sid, bits, lo, nw)
+        slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                              _mix(fhash ^ zob[c], sid), sid, bits, lo, nw, 0, 0)
         bits[b >> 6] |= bit
         if found:
             return True
@@ -394,12 +375,13 @@ def _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, fhash, 
 @njit(cache=True, nogil=True)
 def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, fwords, zob, table,
                  nxt, prv, bits, fh, sv, stack_e, stack_s, stack_phase, crash_stack,
-                 slots, arena_bits, arena_state, arena_hash, regs, max_steps):
+                 slots, arena_words, arena_off, arena_lo, arena_nw, arena_state, arena_hash, regs, max_steps):
     """Run the compositional search until it decides or needs Python; returns one of the codes above."""
-    WM = regs[R_W]
     head = len(ent_call)
     mask = np.uint64(len(slots) - 1)
     cap = len(arena_state)
+    wcap = len(arena_words)
+    wused = regs[R_WUSED]
     e = regs[R_E]
     sp = regs[R_SP]
     nokdone = regs[R_NOKDONE]
@@ -426,19 +408,22 @@ def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, f
             # every focus call leads to a dead end: the focus projection is one (remember it)
             f = focus
             hv = _mix(fh[f], sv[f])
-            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, hv, sv[f], bits,
-                                        flo[f], fwords[f])
+            slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                                  hv, sv[f], bits, flo[f], fwords[f], 0, 0)
             if not found:
-                if nmemo >= cap:
+                if nmemo >= cap or wused + fwords[f] > wcap:
                     code = MEMO_FULL
                     break
                 slots[slot] = nmemo
                 arena_hash[nmemo] = hv
                 arena_state[nmemo] = sv[f]
-                base = nmemo * WM
+                arena_off[nmemo] = wused
+                arena_lo[nmemo] = flo[f]
+                arena_nw[nmemo] = fwords[f]
                 lo = flo[f]
                 for w in range(fwords[f]):
-                    arena_bits[base + w] = bits[lo + w]
+                    arena_words[wused + w] = bits[lo + w]
+                wused += fwords[f]
                 nmemo += 1
             blame = f
         else:
@@ -460,16 +445,13 @@ def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, f
             bit = np.uint64(1) << np.uint64(b & 63)
             bits[b >> 6] |= bit
             nfh = fh[f] ^ zob[call]
-            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, _mix(nfh, ns), ns,
-                                        bits, flo[f], fwords[f])
-            if not found:
-                if is_ok[call] == 0:
-                    crash_stack[ncrash] = call
-                    found = _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, nfh, ns, bits,
-                                           flo[f], fwords[f], zob, bitpos, foot, f, crash_stack, ncrash + 1)
-                elif ncrash > 0:
-                    found = _dead_by_crash(slots, arena_hash, arena_state, arena_bits, WM, mask, nfh, ns, bits,
-                                           flo[f], fwords[f], zob, bitpos, foot, f, crash_stack, ncrash)
+            slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                                  _mix(nfh, ns), ns, bits, flo[f], fwords[f], 0, 0)
+            if not found and (is_ok[call] == 0 or ncrash > 0):
+                crash_stack[ncrash] = call
+                found = _dead_by_crash(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words,
+                                       mask, nfh, ns, bits, flo[f], fwords[f], zob, bitpos, foot, f, crash_stack,
+                                       ncrash + 1 - is_ok[call])
             if found:
                 bits[b >> 6] &= ~bit
                 e = nxt[e]
@@ -496,8 +478,8 @@ def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, f
             if focus == f:
                 continue
             g = focus
-            slot, found = _lookup_words(slots, arena_hash, arena_state, arena_bits, WM, mask, _mix(fh[g], sv[g]),
-                                        sv[g], bits, flo[g], fwords[g])
+            slot, found = _lookup(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, arena_words, mask,
+                                  _mix(fh[g], sv[g]), sv[g], bits, flo[g], fwords[g], 0, 0)
             if not found:
                 continue
             blame = g           # the new focus is already known to be a dead end
@@ -537,5 +519,6 @@ def split_kernel(ent_call, ent_ret, ret_entry, is_ok, kind, foot, bitpos, flo, f
     regs[R_MEMO] = nmemo
     regs[R_NCRASH] = ncrash
     regs[R_PHASE] = phase
+    regs[R_WUSED] = wused
     regs[R_STEPS] += steps
     return code

@@ -55,14 +55,7 @@ class _Arrays:
         self.crash_stack = np.empty(max(n, 1), np.int32)
         self.stack_since = np.empty(max(n, 1), np.int32)
         self.stack_phase = np.empty(max(n, 1), np.int32)
-        self.slots = np.empty(INITIAL_MEMO * 2, np.int64)
-        self.slots.fill(-1)                                 # np.full costs three times as much
-        self.arena_words = np.empty(INITIAL_MEMO * min(self.W, 4), np.uint64)
-        self.arena_off = np.empty(INITIAL_MEMO, np.int64)
-        self.arena_lo = np.empty(INITIAL_MEMO, np.int32)
-        self.arena_nw = np.empty(INITIAL_MEMO, np.int32)
-        self.arena_state = np.empty(INITIAL_MEMO, np.int32)
-        self.arena_hash = np.empty(INITIAL_MEMO, np.uint64)
+        self.memo = Memo(min(self.W, 4))
         self.stuck_state = np.empty(stuck_limit, np.int32)
         self.stuck_bits = np.empty(stuck_limit * self.W, np.uint64)
         self.regs = np.zeros(K.N_REGS, np.int64)
@@ -72,34 +65,6 @@ class _Arrays:
         self.regs[K.R_OKW] = self.OKW
         self.regs[K.R_HI] = -1
         self.regs[K.R_NOK] = entries.n_ok
-
-    @property
-    def memo_bytes(self) -> int:
-        return int(self.slots.nbytes + self.arena_words.nbytes + self.arena_off.nbytes + self.arena_lo.nbytes
-                   + self.arena_nw.nbytes + self.arena_state.nbytes + self.arena_hash.nbytes)
-
-    def grow_memo(self, memory_limit: int | None, other_bytes: int) -> None:
-        """Double whichever ran out: the records' index (one entry per record) or the words they hold."""
-        count = int(self.regs[K.R_MEMO])
-        grow_index = count >= len(self.arena_state)
-        grow_words = int(self.regs[K.R_WUSED]) + self.W > len(self.arena_words)
-        cap = len(self.arena_state) * (2 if grow_index else 1)
-        words = max(len(self.arena_words) * (2 if grow_words else 1), int(self.regs[K.R_WUSED]) + self.W)
-        # while the arrays are copied the old and the new both exist: that is the peak to keep under the cap
-        projected = self.memo_bytes + other_bytes + (cap * (8 + 4 + 4 + 4 + 8) + cap * 2 * 8 if grow_index else 0) \
-            + (words * 8 if grow_words else 0)
-        if memory_limit is not None and projected > memory_limit:
-            raise MemoryBudget()
-        if grow_words:
-            self.arena_words = _grown(self.arena_words, words)
-        if grow_index:
-            self.arena_off = _grown(self.arena_off, cap)
-            self.arena_lo = _grown(self.arena_lo, cap)
-            self.arena_nw = _grown(self.arena_nw, cap)
-            self.arena_state = _grown(self.arena_state, cap)
-            self.arena_hash = _grown(self.arena_hash, cap)
-            self.slots = np.full(cap * 2, -1, np.int64)
-            K.rehash(self.arena_hash, count, self.slots)
 
     def calls_of(self, words: np.ndarray) -> frozenset:
         """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
@@ -120,6 +85,51 @@ def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
         nxt[0] = -1
     prv[size] = -1
     return nxt, prv
+
+
+class Memo:
+    """The kernels' memo: an open-addressing index (``slots``) over records, each (``state``, ``lo``, ``nw``
+    words of the linearized set from word ``lo`` on, then any words kept whole) stored at ``off`` in ``words``,
+    with its hash.  Both kernels use it: the main one keeps a window of the ok calls plus the crash words, the
+    compositional one a footprint's words.  The arrays double when the kernel reports them full, under the cap."""
+
+    def __init__(self, words_per_record: int) -> None:
+        self.slots = np.empty(INITIAL_MEMO * 2, np.int64)
+        self.slots.fill(-1)                                 # np.full costs three times as much
+        self.words = np.empty(INITIAL_MEMO * max(1, words_per_record), np.uint64)
+        self.off = np.empty(INITIAL_MEMO, np.int64)
+        self.lo = np.empty(INITIAL_MEMO, np.int32)
+        self.nw = np.empty(INITIAL_MEMO, np.int32)
+        self.state = np.empty(INITIAL_MEMO, np.int32)
+        self.hash = np.empty(INITIAL_MEMO, np.uint64)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.slots.nbytes + self.words.nbytes + self.off.nbytes + self.lo.nbytes + self.nw.nbytes
+                   + self.state.nbytes + self.hash.nbytes)
+
+    def grow(self, count: int, words_used: int, record_max: int, memory_limit: int | None,
+             other_bytes: int) -> None:
+        """Double whichever ran out: the records' index (``count`` records) or the words they hold."""
+        grow_index = count >= len(self.state)
+        grow_words = words_used + record_max > len(self.words)
+        cap = len(self.state) * (2 if grow_index else 1)
+        words = max(len(self.words) * (2 if grow_words else 1), words_used + record_max)
+        # while the arrays are copied the old and the new both exist: that is the peak to keep under the cap
+        projected = self.nbytes + other_bytes + (cap * (8 + 4 + 4 + 4 + 8) + cap * 2 * 8 if grow_index else 0) \
+            + (words * 8 if grow_words else 0)
+        if memory_limit is not None and projected > memory_limit:
+            raise MemoryBudget()
+        if grow_words:
+            self.words = _grown(self.words, words)
+        if grow_index:
+            self.off = _grown(self.off, cap)
+            self.lo = _grown(self.lo, cap)
+            self.nw = _grown(self.nw, cap)
+            self.state = _grown(self.state, cap)
+            self.hash = _grown(self.hash, cap)
+            self.slots = np.full(cap * 2, -1, np.int64)
+            K.rehash(self.hash, count, self.slots)
 
 
 _ZOBRIST = np.empty(0, np.uint64)
@@ -165,8 +175,8 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                                 entries.is_ok, entries.kind, entries.blind, entries.twin, a.bitpos, a.full, a.zob,
                                 table.table,
                                 a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
-                                a.best, a.crash_stack, a.slots, a.arena_words, a.arena_off, a.arena_lo,
-                                a.arena_nw, a.arena_state, a.arena_hash, a.stuck_state, a.stuck_bits, a.regs,
+                                a.best, a.crash_stack, a.memo.slots, a.memo.words, a.memo.off, a.memo.lo,
+                                a.memo.nw, a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs,
                                 slice_steps)
             if code in (K.VALID, K.INVALID):
                 break
@@ -176,10 +186,10 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                 return _gave_up("interrupted", a, table)
             if code == K.NEED_ROW:
                 table.fill(int(a.regs[K.R_NEED]), int(a.regs[K.R_NEEDK]))
-                if memory_limit is not None and table.nbytes + a.memo_bytes > memory_limit:
+                if memory_limit is not None and table.nbytes + a.memo.nbytes > memory_limit:
                     raise MemoryBudget()
             elif code == K.MEMO_FULL:
-                a.grow_memo(memory_limit, table.nbytes)
+                a.memo.grow(int(a.regs[K.R_MEMO]), int(a.regs[K.R_WUSED]), a.W, memory_limit, table.nbytes)
     except (MemoryBudget, TableTooLarge):
         return _gave_up("memory", a, table)
     explored = int(a.regs[K.R_STEPS])
