@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Hashable
+from typing import Callable, Hashable
 
 from ..models.base import Inconsistent, Model
 from .encode import Entries, Partition, make_entries
@@ -73,15 +73,8 @@ def is_compositional(part: Partition) -> bool:
 
 def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
             stuck_limit: int, cancel=None, max_memo: int | None = None) -> SearchOutcome:
-    E = len(ent.ent_call)
-    head = E
-    nxt = list(range(1, E + 1)) + [0]
-    prv = [head] + list(range(0, E))
-    if E:
-        nxt[E - 1] = -1
-        nxt[head] = 0
-    else:
-        nxt[head] = -1
+    head = len(ent.ent_call)
+    nxt, prv = _links(head)
     ent_call = ent.ent_call.tolist()
     ent_ret = ent.ent_ret.tolist()
     ent_pos = ent.ent_pos.tolist()
@@ -89,25 +82,14 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     is_ok = ent.is_ok.tolist()
     blind = ent.blind.tolist()
     twin = ent.twin.tolist()
-    step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
-        nxt[prv[x]] = nxt[x]
-        if nxt[x] != -1:
-            prv[nxt[x]] = prv[x]
+        _unlink(nxt, prv, x)
 
     def relink(x: int) -> None:
-        nxt[prv[x]] = x
-        if nxt[x] != -1:
-            prv[nxt[x]] = x
+        _relink(nxt, prv, x)
 
-    def step(state: Hashable, call: int) -> Hashable:
-        key = (state, call)
-        out = step_cache.get(key, step_cache)
-        if out is step_cache:
-            out = model.step(state, inputs[call])
-            step_cache[key] = out
-        return out
+    step = _cached_steps(model, inputs)
 
     state = init_state
     linearized = 0
@@ -203,6 +185,41 @@ def _dominated(new_lin: int, new_state: Hashable, crashed: list[int], call: int,
     return any((new_lin & ~(1 << c), new_state) in memo for c in candidates)
 
 
+def _links(size: int) -> tuple[list[int], list[int]]:
+    """``nxt`` and ``prv`` of the entry list: entry e links to e + 1 and e - 1, the head is index ``size``."""
+    nxt = list(range(1, size + 1)) + [0 if size else -1]
+    prv = [size] + list(range(0, size))
+    if size:
+        nxt[size - 1] = -1
+    return nxt, prv
+
+
+def _unlink(nxt: list[int], prv: list[int], x: int) -> None:
+    nxt[prv[x]] = nxt[x]
+    if nxt[x] != -1:
+        prv[nxt[x]] = prv[x]
+
+
+def _relink(nxt: list[int], prv: list[int], x: int) -> None:
+    nxt[prv[x]] = x
+    if nxt[x] != -1:
+        prv[nxt[x]] = x
+
+
+def _cached_steps(model: Model, inputs: list) -> Callable[[Hashable, int], Hashable]:
+    """``model.step`` on (state, call number), remembered: the search asks the same question many times."""
+    cache: dict[tuple[Hashable, int], Hashable] = {}
+
+    def step(state: Hashable, call: int) -> Hashable:
+        key = (state, call)
+        out = cache.get(key, cache)
+        if out is cache:
+            out = model.step(state, inputs[call])
+            cache[key] = out
+        return out
+    return step
+
+
 def _bits_to_set(bits: int) -> frozenset:
     out = []
     i = 0
@@ -247,15 +264,8 @@ def search_split_reference(part: Partition, model: Model, init_state: Hashable, 
     max_memo = None
     if memory_limit is not None:
         max_memo = memory_limit // (150 + len(part.calls) // 8)
-    E = len(ent.ent_call)
-    head = E
-    nxt = list(range(1, E + 1)) + [0]
-    prv = [head] + list(range(0, E))
-    if E:
-        nxt[E - 1] = -1
-        nxt[head] = 0
-    else:
-        nxt[head] = -1
+    head = len(ent.ent_call)
+    nxt, prv = _links(head)
     ent_call = ent.ent_call.tolist()
     ent_ret = ent.ent_ret.tolist()
     ret_entry = ent.ret_entry.tolist()
@@ -263,17 +273,12 @@ def search_split_reference(part: Partition, model: Model, init_state: Hashable, 
     foot = ent.foot.tolist()
     n_foot = max(foot, default=-1) + 1
     inputs = part.inputs
-    step_cache: dict[tuple[Hashable, int], Hashable] = {}
 
     def unlink(x: int) -> None:
-        nxt[prv[x]] = nxt[x]
-        if nxt[x] != -1:
-            prv[nxt[x]] = prv[x]
+        _unlink(nxt, prv, x)
 
     def relink(x: int) -> None:
-        nxt[prv[x]] = x
-        if nxt[x] != -1:
-            prv[nxt[x]] = x
+        _relink(nxt, prv, x)
 
     def first_return_footprint() -> int:
         x = nxt[head]
@@ -281,13 +286,7 @@ def search_split_reference(part: Partition, model: Model, init_state: Hashable, 
             x = nxt[x]
         return -1 if x == -1 else foot[ent_call[x]]
 
-    def step(state: Hashable, call: int) -> Hashable:
-        key = (state, call)
-        out = step_cache.get(key, step_cache)
-        if out is step_cache:
-            out = model.step(state, inputs[call])
-            step_cache[key] = out
-        return out
+    step = _cached_steps(model, inputs)
 
     states = [init_state] * n_foot           # each footprint's state, from its own calls alone
     lin = [0] * n_foot                       # each footprint's linearized calls, as a bitset of call numbers
