@@ -20,18 +20,15 @@ configurations stuck there, in the footprint's own terms.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
 from ..models.base import Inconsistent, Model
 from . import kernel as K
-from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, TableTooLarge, make_entries
+from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, make_entries
 from .reference import SearchOutcome
-from .search import Memo, MemoryBudget, linked_list, zobrist_keys
-
-SLICE_STEPS = 1 << 19
+from .search import SLICE_STEPS, Memo, drive, linked_list, prefill, zobrist_keys
 
 
 class FootprintTable(StateTable):
@@ -132,12 +129,7 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
     entries = make_entries(part, {})
     lay = _layout(entries.foot, part.inputs)
     table = FootprintTable(model, init_state, lay.inputs_by_foot, memory_limit)
-
-    def stop() -> bool:
-        return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
-    try:
-        table.prefill(stop=stop)
-    except TableTooLarge:
+    if not prefill(table, deadline, cancel):
         return SearchOutcome(None, "memory", engine="kernel-split")
     n = len(part.calls)
     n_foot = len(lay.flo)
@@ -153,34 +145,19 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
     regs[K.R_E] = nxt[len(entries.ent_call)]
     regs[K.R_NOK] = entries.n_ok
     zob = zobrist_keys(max(n, 1))
-    code = K.PAUSE
-    try:
-        while True:
-            code = K.split_kernel(entries.ent_call, entries.ent_ret, entries.ret_entry, entries.is_ok, lay.kind,
-                                  lay.foot, lay.bitpos, lay.flo, lay.fwords, zob, table.table, nxt, prv, bits, fh,
-                                  sv, stack_e, stack_s, stack_phase, crash_stack, memo.slots, memo.words, memo.off,
-                                  memo.lo, memo.nw, memo.state, memo.hash, regs, slice_steps)
-            if code in (K.VALID, K.INVALID):
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                return _gave_up("time", regs)
-            if cancel is not None and cancel.is_set():
-                return _gave_up("interrupted", regs)
-            if code == K.NEED_ROW:
-                table.fill(int(regs[K.R_NEED]), int(regs[K.R_NEEDK]))
-                if memory_limit is not None and table.nbytes + memo.nbytes > memory_limit:
-                    return _gave_up("memory", regs)
-            elif code == K.MEMO_FULL:
-                memo.grow(int(regs[K.R_MEMO]), int(regs[K.R_WUSED]), record_max, memory_limit, table.nbytes)
-    except (MemoryBudget, TableTooLarge):
-        return _gave_up("memory", regs)
-    return SearchOutcome(code == K.VALID, explored=int(regs[K.R_STEPS]), states=int(regs[K.R_MEMO]),
-                         engine="kernel-split", blame=int(regs[K.R_BLAME]) if code == K.INVALID else -1)
 
-
-def _gave_up(cause: str, regs: np.ndarray) -> SearchOutcome:
-    return SearchOutcome(None, cause, explored=int(regs[K.R_STEPS]), states=int(regs[K.R_MEMO]),
-                         engine="kernel-split")
+    def run_slice() -> int:
+        return K.split_kernel(entries.ent_call, entries.ent_ret, entries.ret_entry, entries.is_ok, lay.kind,
+                              lay.foot, lay.bitpos, lay.flo, lay.fwords, zob, table.table, nxt, prv, bits, fh, sv,
+                              stack_e, stack_s, stack_phase, crash_stack, memo.slots, memo.words, memo.off,
+                              memo.lo, memo.nw, memo.state, memo.hash, regs, slice_steps)
+    answer = drive(run_slice, table, memo, regs, record_max, deadline=deadline, cancel=cancel,
+                   memory_limit=memory_limit)
+    explored, states = int(regs[K.R_STEPS]), int(regs[K.R_MEMO])
+    if isinstance(answer, str):
+        return SearchOutcome(None, answer, explored=explored, states=states, engine="kernel-split")
+    return SearchOutcome(answer == K.VALID, explored=explored, states=states, engine="kernel-split",
+                         blame=int(regs[K.R_BLAME]) if answer == K.INVALID else -1)
 
 
 def footprint_partitions(part: Partition) -> list[Partition]:

@@ -8,7 +8,7 @@ search that runs forever or a process the kernel's allocations would get killed.
 from __future__ import annotations
 
 import time
-from typing import Hashable
+from typing import Callable, Hashable
 
 import numpy as np
 
@@ -56,6 +56,7 @@ class _Arrays:
         self.stack_since = np.empty(max(n, 1), np.int32)
         self.stack_phase = np.empty(max(n, 1), np.int32)
         self.memo = Memo(min(self.W, 4))
+        self._call_at: dict[int, int] | None = None      # bit position -> call, made when a report needs it
         self.stuck_state = np.empty(stuck_limit, np.int32)
         self.stuck_bits = np.empty(stuck_limit * self.W, np.uint64)
         self.regs = np.zeros(K.N_REGS, np.int64)
@@ -68,8 +69,9 @@ class _Arrays:
 
     def calls_of(self, words: np.ndarray) -> frozenset:
         """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
-        call_at = {b: c for c, b in enumerate(self.bitpos.tolist())}
-        return frozenset(call_at[p] for p in _set_bits(words))
+        if self._call_at is None:
+            self._call_at = {b: c for c, b in enumerate(self.bitpos.tolist())}
+        return frozenset(self._call_at[p] for p in _set_bits(words))
 
 
 def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,53 +162,67 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     kinds: dict[Hashable, int] = {}
     entries = make_entries(part, kinds)
     table = StateTable(model, init_state, list(kinds), memory_limit)     # kinds numbers inputs 0, 1, ... in order
-    def stop() -> bool:
-        return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
-    try:
-        table.prefill(stop=stop)
-    except TableTooLarge:
+    if not prefill(table, deadline, cancel):
         return SearchOutcome(None, "memory", engine="kernel")
     n = len(part.calls)
     a = _Arrays(n, entries, stuck_limit)
-    code = K.PAUSE
-    try:
-        while True:
-            code = K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry,
-                                entries.is_ok, entries.kind, entries.blind, entries.twin, a.bitpos, a.full, a.zob,
-                                table.table,
-                                a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
-                                a.best, a.crash_stack, a.memo.slots, a.memo.words, a.memo.off, a.memo.lo,
-                                a.memo.nw, a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs,
-                                slice_steps)
-            if code in (K.VALID, K.INVALID):
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                return _gave_up("time", a, table)
-            if cancel is not None and cancel.is_set():
-                return _gave_up("interrupted", a, table)
-            if code == K.NEED_ROW:
-                table.fill(int(a.regs[K.R_NEED]), int(a.regs[K.R_NEEDK]))
-                if memory_limit is not None and table.nbytes + a.memo.nbytes > memory_limit:
-                    raise MemoryBudget()
-            elif code == K.MEMO_FULL:
-                a.memo.grow(int(a.regs[K.R_MEMO]), int(a.regs[K.R_WUSED]), a.W, memory_limit, table.nbytes)
-    except (MemoryBudget, TableTooLarge):
-        return _gave_up("memory", a, table)
-    explored = int(a.regs[K.R_STEPS])
-    if code == K.VALID:
-        return SearchOutcome(True, explored=explored, states=int(a.regs[K.R_MEMO]), engine="kernel")
+
+    def run_slice() -> int:
+        return K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry, entries.is_ok,
+                            entries.kind, entries.blind, entries.twin, a.bitpos, a.full, a.zob, table.table,
+                            a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
+                            a.best, a.crash_stack, a.memo.slots, a.memo.words, a.memo.off, a.memo.lo, a.memo.nw,
+                            a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
+    answer = drive(run_slice, table, a.memo, a.regs, a.W, deadline=deadline, cancel=cancel,
+                   memory_limit=memory_limit)
+    explored, states = int(a.regs[K.R_STEPS]), int(a.regs[K.R_MEMO])
+    if isinstance(answer, str):
+        return SearchOutcome(None, answer, explored=explored, states=states, engine="kernel")
+    if answer == K.VALID:
+        return SearchOutcome(True, explored=explored, states=states, engine="kernel")
     stuck = []
     for i in range(int(a.regs[K.R_NSTUCK])):
         words = a.stuck_bits[i * a.W:(i + 1) * a.W]
         stuck.append((table.states[int(a.stuck_state[i])], a.calls_of(words)))
     best = a.best[: int(a.regs[K.R_BEST])].tolist()
     return SearchOutcome(False, fail_pos=int(a.regs[K.R_FAILPOS]), stuck=stuck, longest=best, explored=explored,
-                         states=int(a.regs[K.R_MEMO]), engine="kernel")
+                         states=states, engine="kernel")
 
 
-def _gave_up(cause: str, a: _Arrays, table: StateTable) -> SearchOutcome:
-    return SearchOutcome(None, cause, explored=int(a.regs[K.R_STEPS]), states=int(a.regs[K.R_MEMO]),
-                         engine="kernel")
+def prefill(table: StateTable, deadline: float | None, cancel) -> bool:
+    """Tabulate what fits up front (stopping early on the deadline or Ctrl-C); False when even that would break
+    the memory cap."""
+    def stop() -> bool:
+        return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
+    try:
+        table.prefill(stop=stop)
+    except TableTooLarge:
+        return False
+    return True
+
+
+def drive(run_slice: Callable[[], int], table: StateTable, memo: Memo, regs: np.ndarray, record_max: int, *,
+          deadline: float | None, cancel, memory_limit: int | None) -> int | str:
+    """Run a resumable kernel slice by slice, answering what it asks for (a table cell, a bigger memo) and
+    checking the budgets between slices: ``K.VALID`` or ``K.INVALID``, or the cause it gave up for (``time``,
+    ``interrupted``, ``memory``).  Both kernels are driven here."""
+    try:
+        while True:
+            code = run_slice()
+            if code in (K.VALID, K.INVALID):
+                return code
+            if deadline is not None and time.monotonic() > deadline:
+                return "time"
+            if cancel is not None and cancel.is_set():
+                return "interrupted"
+            if code == K.NEED_ROW:
+                table.fill(int(regs[K.R_NEED]), int(regs[K.R_NEEDK]))
+                if memory_limit is not None and table.nbytes + memo.nbytes > memory_limit:
+                    return "memory"
+            elif code == K.MEMO_FULL:
+                memo.grow(int(regs[K.R_MEMO]), int(regs[K.R_WUSED]), record_max, memory_limit, table.nbytes)
+    except (MemoryBudget, TableTooLarge):
+        return "memory"
 
 
 def _set_bits(words: np.ndarray) -> frozenset:
