@@ -223,26 +223,35 @@ def test_independent_keys_are_checked_separately() -> None:
 
 
 def test_time_budget_gives_unknown_with_cause() -> None:
-    history = _many_crashed_writes(22)
-    result = histcheck.check(history, model="register", init=0, time_limit=0.2)
+    history = _many_concurrent_adds(22)
+    result = histcheck.check(history, model="set", init=[], time_limit=0.2)
     assert result.valid == "unknown" and result.cause == "time"
 
 
 def test_memory_budget_gives_unknown_with_cause() -> None:
-    history = _many_crashed_writes(22)
-    result = histcheck.check(history, model="register", init=0, memory_limit=2 << 20)
+    history = _many_concurrent_adds(22)
+    result = histcheck.check(history, model="set", init=[], memory_limit=2 << 20)
     assert result.valid == "unknown" and result.cause == "memory"
 
 
-def _many_crashed_writes(n: int) -> History:
-    """n concurrent writes that all succeed, then a read of a value nobody wrote.
+def _many_concurrent_adds(n: int) -> History:
+    """n concurrent adds that all succeed, then a read of an element nobody added.
 
-    Before it can say no, the search has to try every order in which the writes could have happened: about
-    n * 2^(n-1) configurations, which no pruning of crashed or unread operations removes.
+    Before it can say no, the search has to try every subset of the adds (each is a different set): 2^n
+    configurations; and with 2^n reachable states a window (cut.py) cannot be tried from every one of them.
     """
-    events = [(p, "invoke", "write", p + 1) for p in range(n)] + [(p, "ok", "write", p + 1) for p in range(n)]
-    events += [(100, "invoke", "read", None), (100, "ok", "read", 999)]
+    events = [(p, "invoke", "add", p + 1) for p in range(n)] + [(p, "ok", "add", p + 1) for p in range(n)]
+    events += [(100, "invoke", "read", None), (100, "ok", "read", [999])]
     return h(*events)
+
+
+def test_a_read_nobody_wrote_after_many_concurrent_writes_is_refuted_by_a_window() -> None:
+    """22 concurrent writes, then a read of 999: 22 * 2^21 configurations for the search alone; the window of
+    the read refutes it from every state (cut.py), and names the read."""
+    events = [(p, "invoke", "write", p + 1) for p in range(22)] + [(p, "ok", "write", p + 1) for p in range(22)]
+    events += [(100, "invoke", "read", None), (100, "ok", "read", 999)]
+    result = histcheck.check(h(*events), model="register", init=0, time_limit=30)
+    assert result.valid is False and result.failure.op["index"] == len(events) - 1
 
 
 def test_thirty_writes_crashed_at_once_are_decided() -> None:

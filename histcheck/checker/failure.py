@@ -89,9 +89,9 @@ def _configs(part: Partition, outcome: SearchOutcome, model: Model,
              ops: _OpSummaries) -> tuple[list[Config], list[tuple[Hashable, list[int]]]]:
     """Distinct (state, pending calls) pairs among the configurations stuck at the failing completion."""
     seen: dict[tuple, tuple[Hashable, list[int]]] = {}
+    invoked = {i for i, c in enumerate(part.calls) if c.call_pos < outcome.fail_pos}
     for state, linearized in outcome.stuck:
-        pending = [i for i, c in enumerate(part.calls)
-                   if c.call_pos < outcome.fail_pos and i not in linearized]
+        pending = sorted(invoked.difference(linearized))
         key = (state, tuple(pending))
         if key not in seen:
             seen[key] = (state, pending)

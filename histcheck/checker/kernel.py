@@ -114,6 +114,21 @@ def _dominated(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, ar
     return False
 
 
+@njit(cache=True, inline="always")
+def _needless_chain(table, stack_s, sp, since, state, ns, k, ok):
+    """Do the crashed calls applied since the last ok call (the chain) do nothing this step needs?  A crashed
+    step back to a state the chain passed through, or an ok step that reaches ``ns`` from the chain's start too
+    (see reference.py)."""
+    if ok == 1:
+        return table[stack_s[sp - since], k] == ns
+    if ns == state:
+        return True
+    for j in range(sp - since, sp):
+        if stack_s[j] == ns:
+            return True
+    return False
+
+
 @njit(cache=True)
 def _focus(nxt, ent_ret, ent_call, foot, head):
     x = nxt[head]
@@ -246,6 +261,8 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, 
         if ns >= 0 and blind[call] == 1 and since > 0:
             # the crashed calls applied since the last ok call are overwritten unseen: the same configuration
             # without them (reached by applying this call earlier) covers this one
+            ns = -1
+        if ns >= 0 and since > 0 and _needless_chain(table, stack_s, sp, since, state, ns, kind[call], is_ok[call]):
             ns = -1
         if ns >= 0:
             b = bitpos[call]

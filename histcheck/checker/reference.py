@@ -14,13 +14,39 @@ When the model says which part of the state each call touches (``Model.footprint
 checked as one object), the compositional search at the end of this module runs instead; see its comment.
 
 The search tries the ok calls of a configuration before its crashed ones (two passes over the list), so that
-configurations with fewer crashed calls applied are met first; that makes the next rules bite.  Two more, for
-crashed calls, both resting on one fact: leaving a crashed call unapplied loses nothing, since it
-may be applied later or never.  A configuration is skipped when the memo holds the same state with one of the
-crashed calls applied since the last ok call not yet applied (``_dominated``); and a blind call (``Model.blind``, a plain write) is not applied
-on top of crashed calls applied since the last ok call, because applying it before them reaches a configuration
-that covers this one.  And crashed calls with the same input are interchangeable (neither has a return to
-respect), so of several such calls the search applies the one invoked first before any later one (``twin``).
+configurations with fewer crashed calls applied are met first; that makes the next rules bite.  They skip
+configurations the search does not need, and each rests on one fact: leaving a crashed call unapplied loses
+nothing, since it may be applied later or never.  Call the crashed calls applied since the last ok call the
+*chain*, and say the chain starts in state ``s0``.
+
+1. *Dominance* (``_dominated``): a configuration is skipped when the memo holds the same linearized ok calls and
+   state with one of the chain's calls not applied.
+2. *Blind calls*: a blind call (``Model.blind``, a plain write) is not applied on top of a chain: applied before
+   it, it reaches the same state.
+3. *Loops* (``_needless_chain``): a crashed call is not applied when it brings the chain back to a state the chain
+   passed through (``s0`` included): the chain without the loop reaches the same state.
+4. *Just in time* (``_needless_chain``): an ok call is not applied on top of a chain when it reaches the same
+   state from ``s0``: it did not need the chain (Lowe's just-in-time linearization: a crashed call is applied only
+   right before an ok call that needs its effect -- a crashed write of ``v`` right before a read of ``v``).
+5. *Twins*: crashed calls with the same input are interchangeable (neither has a return to respect), so of
+   several such calls the search applies the one invoked first before any later one (``twin``).
+
+Why nothing is lost.  Suppose the history has a linearization; among all of them take one, ``S``, with the fewest
+crashed calls and, among those, the smallest sum of their call numbers.  Take the longest prefix of ``S`` whose
+configuration (linearized calls and state) the search reaches; the search got there along some path ``P``, which
+applied the same crashed calls as that prefix of ``S``, so ``P`` followed by the rest of ``S`` is again such a
+linearization, and from here on ``S`` means it.  The search tries the next call of ``S`` (it is minimal, and the
+model accepts it), so some rule skipped it.  The memo did not: its configuration would have been reached.  Rules
+1 to 4 each name a configuration from which the rest of ``S`` still runs, with the same ok calls and state and
+fewer crashed calls applied (rule 1: the remembered one; 2 and 4: the chain left out; 3: the loop left out;
+crashed calls have no return entries, so leaving some out changes no call's minimality) -- a linearization with
+fewer crashed calls than ``S``.  Rule 5 names the earlier twin, unapplied and invoked before: swapping the two in
+``S`` gives a linearization with a smaller sum.  Either contradicts the choice of ``S``, so the search reaches the
+whole of ``S``.
+
+When the search has worked for a while without deciding, it also tries to refute the prefix up to the furthest
+completion it has reached by a window every linearization must cross (``cut.py``, where the reasoning is): that
+is how a stale read among a hundred crashed calls is decided.
 
 Because of the memo, every configuration is finished exactly once, at the first return entry left in its list.
 The furthest such return entry over all configurations is the completion at which the history stops being
@@ -34,7 +60,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 from ..models.base import Inconsistent, Model
+from .cut import FIRST_AFTER, Cutter, reachable_states
 from .encode import Entries, Partition, make_entries
+
+
+CHECK_EVERY = 4096      # steps between looks at the clock, the memory cap, Ctrl-C and the windows (cut.py)
 
 
 @dataclass
@@ -54,16 +84,28 @@ class SearchOutcome:
 
 
 def search_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
-                     stuck_limit: int = 64, cancel=None, memory_limit: int | None = None) -> SearchOutcome:
-    """Decide one partition with the plain-Python search (see the module docstring)."""
+                     stuck_limit: int = 64, cancel=None, memory_limit: int | None = None,
+                     cut_after: int | None = FIRST_AFTER) -> SearchOutcome:
+    """Decide one partition with the plain-Python search (see the module docstring).
+
+    Once the search has taken ``cut_after`` steps (None: never), it also tries to refute the prefix up to its
+    furthest completion by a window (``cut.py``)."""
     if is_compositional(part):
         return search_split_reference(part, model, init_state, deadline=deadline, cancel=cancel,
                                       memory_limit=memory_limit)
     entries = make_entries(part, {})
     max_memo = None
-    if memory_limit is not None:   # a Python memo entry costs about 150 bytes plus its bitset
-        max_memo = memory_limit // (150 + len(part.calls) // 8)
-    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel, max_memo)
+    record = 150 + len(part.calls) // 8      # a Python memo entry costs about 150 bytes plus its bitset
+    if memory_limit is not None:
+        max_memo = memory_limit // record
+    cutter = None
+    if cut_after is not None:
+        def window_search(win, m, state, **options) -> SearchOutcome:
+            return search_reference(win, m, state, cut_after=None, **options)
+        cutter = Cutter(part, model, lambda: reachable_states(model, init_state, part.inputs), window_search,
+                        deadline=deadline, memory_limit=memory_limit, cancel=cancel, first_after=cut_after)
+    return _search(entries, part.inputs, model, init_state, deadline, stuck_limit, cancel, max_memo, cutter,
+                   record)
 
 
 def is_compositional(part: Partition) -> bool:
@@ -72,7 +114,8 @@ def is_compositional(part: Partition) -> bool:
 
 
 def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, deadline: float | None,
-            stuck_limit: int, cancel=None, max_memo: int | None = None) -> SearchOutcome:
+            stuck_limit: int, cancel=None, max_memo: int | None = None, cutter: Cutter | None = None,
+            record: int = 0) -> SearchOutcome:
     head = len(ent.ent_call)
     nxt, prv = _links(head)
     ent_call = ent.ent_call.tolist()
@@ -108,13 +151,16 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
         if n_ok_done == ent.n_ok:
             return SearchOutcome(True, explored=explored, states=len(memo))
         explored += 1
-        if explored % 4096 == 0:
+        if explored % CHECK_EVERY == 0:
             if deadline is not None and time.monotonic() > deadline:
                 return SearchOutcome(None, "time", explored=explored, states=len(memo))
             if cancel is not None and cancel.is_set():
                 return SearchOutcome(None, "interrupted", explored=explored, states=len(memo))
             if max_memo is not None and len(memo) > max_memo:
                 return SearchOutcome(None, "memory", explored=explored, states=len(memo))
+            if cutter is not None and cutter(fail_pos, explored, len(memo) * record):
+                return SearchOutcome(False, fail_pos=fail_pos, explored=explored, states=len(memo),
+                                     stuck=[(s, _bits_to_set(b)) for s, b in stuck], longest=best)
         if (e == -1 or ent_ret[e]) and phase == 0:
             phase = 1               # ok calls tried: now the crashed ones, from the front again
             e = nxt[head]
@@ -153,6 +199,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
             new_lin = linearized | (1 << call)
             if blind[call] and since:
                 pass    # crashed calls since the last ok call would be overwritten unseen: covered elsewhere
+            elif since and _needless_chain(stack, since, state, new_state, call, is_ok[call], step):
+                pass    # the crashed calls since the last ok call loop back, or this ok call did not need them
             elif (new_lin, new_state) not in memo and \
                     not _dominated(new_lin, new_state, crashed[len(crashed) - since:], call, is_ok, memo):
                 memo.add((new_lin, new_state))
@@ -169,6 +217,20 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 e = nxt[head]
                 continue
         e = nxt[e]
+
+
+def _needless_chain(stack: list, since: int, state: Hashable, new_state: Hashable, call: int, ok: int,
+                    step: Callable[[Hashable, int], Hashable]) -> bool:
+    """Do the crashed calls applied since the last ok call (the *chain*) do nothing this step needs?
+
+    The chain started in ``stack[-since]``'s state.  A crashed ``call`` that brings the chain back to a state it
+    passed through has only gone round a loop; an ok ``call`` that reaches the same state from the chain's start
+    did not need the chain.  Either way the same step without (part of) the chain reaches the same state with
+    fewer crashed calls applied (see the module docstring).
+    """
+    if ok:
+        return step(stack[-since][1], call) == new_state
+    return new_state == state or any(stack[-j][1] == new_state for j in range(1, since + 1))
 
 
 def _dominated(new_lin: int, new_state: Hashable, crashed: list[int], call: int, is_ok: list,

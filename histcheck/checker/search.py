@@ -14,6 +14,7 @@ import numpy as np
 
 from ..models.base import Model
 from . import kernel as K
+from .cut import FIRST_AFTER, Cutter, reachable_states
 from .encode import Partition, StateTable, TableTooLarge, make_entries
 from .reference import SearchOutcome
 
@@ -56,7 +57,7 @@ class _Arrays:
         self.stack_since = np.empty(max(n, 1), np.int32)
         self.stack_phase = np.empty(max(n, 1), np.int32)
         self.memo = Memo(min(self.W, 4))
-        self._call_at: dict[int, int] | None = None      # bit position -> call, made when a report needs it
+        self._call_at: np.ndarray | None = None      # bit position -> call, made when a report needs it
         self.stuck_state = np.empty(stuck_limit, np.int32)
         self.stuck_bits = np.empty(stuck_limit * self.W, np.uint64)
         self.regs = np.zeros(K.N_REGS, np.int64)
@@ -70,8 +71,10 @@ class _Arrays:
     def calls_of(self, words: np.ndarray) -> frozenset:
         """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
         if self._call_at is None:
-            self._call_at = {b: c for c, b in enumerate(self.bitpos.tolist())}
-        return frozenset(self._call_at[p] for p in _set_bits(words))
+            self._call_at = np.zeros(self.W * 64, np.int64)
+            self._call_at[self.bitpos] = np.arange(len(self.bitpos))
+        positions = np.flatnonzero(np.unpackbits(np.ascontiguousarray(words, "<u8").view(np.uint8), bitorder="little"))
+        return frozenset(self._call_at[positions].tolist())
 
 
 def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +160,11 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
 
 def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                   memory_limit: int | None = None, stuck_limit: int = 64, slice_steps: int = SLICE_STEPS,
-                  cancel=None) -> SearchOutcome:
-    """Decide one partition with the numba kernel; same answers as ``search_reference``."""
+                  cancel=None, cut_after: int | None = FIRST_AFTER) -> SearchOutcome:
+    """Decide one partition with the numba kernel; same answers as ``search_reference``.
+
+    Once the search has taken ``cut_after`` steps (None: never), it also tries to refute the prefix up to its
+    furthest completion by a window (``cut.py``)."""
     kinds: dict[Hashable, int] = {}
     entries = make_entries(part, kinds)
     table = StateTable(model, init_state, list(kinds), memory_limit)     # kinds numbers inputs 0, 1, ... in order
@@ -173,11 +179,22 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                             a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
                             a.best, a.crash_stack, a.memo.slots, a.memo.words, a.memo.off, a.memo.lo, a.memo.nw,
                             a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
+    refuted = None
+    if cut_after is not None:
+        def window_search(win, m, state, **options) -> SearchOutcome:
+            return search_kernel(win, m, state, cut_after=None, **options)
+        cutter = Cutter(part, model, lambda: reachable_states(model, init_state, table.inputs, table),
+                        window_search, deadline=deadline, memory_limit=memory_limit, cancel=cancel,
+                        first_after=cut_after)
+
+        def refuted() -> bool:
+            return cutter(int(a.regs[K.R_FAILPOS]), int(a.regs[K.R_STEPS]), table.nbytes + a.memo.nbytes)
     answer = drive(run_slice, table, a.memo, a.regs, a.W, deadline=deadline, cancel=cancel,
-                   memory_limit=memory_limit)
+                   memory_limit=memory_limit, refuted=refuted)
     explored, states = int(a.regs[K.R_STEPS]), int(a.regs[K.R_MEMO])
     if isinstance(answer, str):
-        return SearchOutcome(None, answer, explored=explored, states=states, engine="kernel")
+        return SearchOutcome(None, answer, fail_pos=int(a.regs[K.R_FAILPOS]), explored=explored, states=states,
+                             engine="kernel")
     if answer == K.VALID:
         return SearchOutcome(True, explored=explored, states=states, engine="kernel")
     stuck = []
@@ -202,10 +219,12 @@ def prefill(table: StateTable, deadline: float | None, cancel) -> bool:
 
 
 def drive(run_slice: Callable[[], int], table: StateTable, memo: Memo, regs: np.ndarray, record_max: int, *,
-          deadline: float | None, cancel, memory_limit: int | None) -> int | str:
+          deadline: float | None, cancel, memory_limit: int | None,
+          refuted: Callable[[], bool] | None = None) -> int | str:
     """Run a resumable kernel slice by slice, answering what it asks for (a table cell, a bigger memo) and
     checking the budgets between slices: ``K.VALID`` or ``K.INVALID``, or the cause it gave up for (``time``,
-    ``interrupted``, ``memory``).  Both kernels are driven here."""
+    ``interrupted``, ``memory``).  Both kernels are driven here.  ``refuted()``, asked after each full slice,
+    may prove the history invalid before the search has finished (``cut.Cutter``)."""
     try:
         while True:
             code = run_slice()
@@ -221,15 +240,7 @@ def drive(run_slice: Callable[[], int], table: StateTable, memo: Memo, regs: np.
                     return "memory"
             elif code == K.MEMO_FULL:
                 memo.grow(int(regs[K.R_MEMO]), int(regs[K.R_WUSED]), record_max, memory_limit, table.nbytes)
+            elif code == K.PAUSE and refuted is not None and refuted():
+                return K.INVALID
     except (MemoryBudget, TableTooLarge):
         return "memory"
-
-
-def _set_bits(words: np.ndarray) -> frozenset:
-    out = []
-    for w, word in enumerate(words.tolist()):
-        while word:
-            low = word & -word
-            out.append(w * 64 + low.bit_length() - 1)
-            word ^= low
-    return frozenset(out)
