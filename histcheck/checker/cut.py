@@ -19,12 +19,15 @@ linearizations.  So if the window has no linearization from *any* reachable stat
 ``q``, and the history is not linearizable; and ``q`` is the completion at which it stops being so, exactly what
 the full search would have reported.
 
-The window is searched by the same engine (``Cutter.search``), once per reachable state, so this needs the
-model's whole reachable state space (registers: a handful of values) and no state abstraction.  Windows grow
-backwards from the failing call, doubling, until one refutes or a window search runs out of its budget; attempts
-are made when the main search has taken ``first_after`` steps, then each time its step count has doubled, with a
-time budget of half the main search's time so far, so that a history the windows cannot decide costs at most
-about one and a half times what it cost before.
+Each window is searched by the same engine (``Cutter.search``), first with its crashed calls as unlimited
+resources (``Closure``: one cheap search over its ok calls alone, from the set of all reachable states), then, for
+windows of up to ``EXACT_UP_TO`` invocations, with its crashed calls as they are, once per reachable state.  So
+this needs the model's whole reachable state space (registers: a handful of values) and no state abstraction.
+Windows grow backwards from the failing call, doubling, until one refutes.  Attempts are made when the main
+search has taken ``first_after`` steps and its furthest completion has stayed put for a quarter of the steps it
+took to get there (a search that keeps moving forward is not stuck), and all attempts together take at most
+half the time of the main search: a history the windows cannot decide costs at most about one and a half times
+what it costs without them.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from .encode import Partition, StateTable, TableTooLarge
 
 FIRST_AFTER = 1 << 20        # main-search steps before the first attempt: most histories are decided by then
 MIN_BUDGET = 0.05            # seconds an attempt may take at least
+EXACT_UP_TO = 256            # windows with their crashed calls as they are reach back this many invocations at most
 MAX_STATES = 1024            # a reachable state space larger than this is not enumerated
 
 
@@ -65,7 +69,8 @@ class Cutter:
         self.spent = 0.0             # seconds spent on windows, kept under half of the main search's
         self.started = time.monotonic()
         self.q = -1
-        self.seen = -1
+        self.seen = -1               # the furthest completion last reported, and the step count it was first seen at
+        self.seen_at = 0
         self.exact = False           # trying windows as they are (else with unlimited crashed calls)
         self.k = 1                   # the next window of the current q to try: from the k-th invocation back
 
@@ -73,8 +78,10 @@ class Cutter:
         """True when the prefix up to ``fail_pos`` is proven not linearizable (attempted only when due); the main
         search has taken ``steps`` and holds ``used`` bytes."""
         self.used = used
-        stable, self.seen = fail_pos == self.seen, fail_pos
-        if steps < self.first_after or fail_pos < 0 or not stable:
+        if fail_pos != self.seen:
+            self.seen, self.seen_at = fail_pos, steps
+            return False
+        if steps < self.first_after or fail_pos < 0 or 4 * (steps - self.seen_at) < self.seen_at:
             return False                 # a furthest completion that keeps moving is not where the search fails
         if fail_pos != self.q:
             self.q, self.exact, self.k = fail_pos, False, 1
@@ -102,7 +109,7 @@ class Cutter:
                 return False
         starts = sorted({c.call_pos for c in self.part.calls if c.call_pos <= target.call_pos}, reverse=True)
         while True:
-            last = self.k >= len(starts)
+            last = self.k >= (EXACT_UP_TO if self.exact else len(starts))
             p = starts[min(self.k, len(starts)) - 1]
             verdict = self._refutes(window(self.part, self.model, p, self.q), until)
             if verdict is None:
@@ -114,7 +121,7 @@ class Cutter:
             elif not self.exact:
                 self.exact, self.k = True, 1
             else:
-                self.k = 0           # even the whole prefix, from any state, has a linearization
+                self.k = 0           # no window refutes: the search alone decides
                 return False
 
     def _refutes(self, win: Partition, until: float) -> bool | None:
