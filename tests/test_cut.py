@@ -33,9 +33,12 @@ def test_a_refuted_window_means_the_prefix_has_no_linearization(model: str, seed
     part = make_partition(None, history.calls(), m)
     states = reachable_states(m, init_state, part.inputs)
     assert states is not None and init_state in states
+    failed = {pos for c in history.calls(include_failed=True) if c.status == "fail"
+              for pos in (c.call_pos, c.return_pos)}
     for target in (c for c in part.calls if c.status == "ok"):
         q = target.return_pos
-        prefix = History(history.ops[: q + 1])
+        # the prefix as the search sees it: calls still open at q may take effect, calls that fail later did not
+        prefix = History([op for i, op in enumerate(history.ops[: q + 1]) if i not in failed])
         for p in sorted({c.call_pos for c in part.calls if c.call_pos <= target.call_pos}):
             win = window(part, m, p, q)
             exact = all(search_reference(win, m, s, cut_after=None).valid is False for s in states)

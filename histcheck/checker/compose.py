@@ -172,7 +172,8 @@ def footprint_partitions(part: Partition) -> list[Partition]:
         for call in calls:      # this check's own Call objects: name their key in the report, as a split check does
             call.key = f
         blind = [part.blind[i] for i in members] if part.blind is not None else None
-        out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind))
+        pure = [part.pure[i] for i in members] if part.pure is not None else None
+        out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind, pure))
     return out
 
 

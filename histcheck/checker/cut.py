@@ -166,7 +166,9 @@ def window(part: Partition, model: Model, p: int, q: int) -> Partition:
         calls = [c for i, c in enumerate(calls) if i not in drop]
         inputs = [op for i, op in enumerate(inputs) if i not in drop]
     blind = [model.blind(op) for op in inputs]
-    return Partition(part.key, calls, inputs, calls, None, blind if any(blind) else None)
+    pure = [model.is_pure(op) for op in inputs]
+    return Partition(part.key, calls, inputs, calls, None, blind if any(blind) else None,
+                     pure if any(pure) else None)
 
 
 def reachable_states(model: Model, init_state: Hashable, inputs: Sequence[Hashable],

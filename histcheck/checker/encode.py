@@ -38,6 +38,7 @@ class Partition:
     all_calls: list[Call] = field(default_factory=list)
     footprints: list[Hashable] | None = None
     blind: list[bool] | None = None
+    pure: list[bool] | None = None
 
     @property
     def ok_count(self) -> int:
@@ -65,12 +66,14 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     distinct = dict.fromkeys(inputs)
     feet = {op: model.footprint(op) for op in distinct}
     blinds = {op: model.blind(op) for op in distinct}
+    pures = {op: model.is_pure(op) for op in distinct}
     # The focus reduction is sound only when every call has a footprint: a whole-state call does not commute
     # with calls on other footprints, so one of them turns the reduction off for the partition.
     footprints = list(map(feet.__getitem__, inputs)) if feet and all(f is not None for f in feet.values()) \
         else None
     blind = list(map(blinds.__getitem__, inputs)) if any(blinds.values()) else None
-    return Partition(key, kept, inputs, list(calls), footprints, blind)
+    pure = list(map(pures.__getitem__, inputs)) if any(pures.values()) else None
+    return Partition(key, kept, inputs, list(calls), footprints, blind, pure)
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Entries:
     n_ok: int
     foot: np.ndarray        # int32[n]: footprint of each call, -1 for "the whole state"
     blind: np.ndarray       # uint8[n]: 1 when the call's input is blind (see Model.blind)
+    pure: np.ndarray        # uint8[n]: 1 when the call's input never changes the state (see Model.is_pure)
     twin: np.ndarray        # int32[n]: for a crashed call, the last crashed call invoked before it with the same
                             # input (-1: none); identical crashed calls are interchangeable, so the search applies
                             # them in invocation order
@@ -123,8 +127,9 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     # bytes of 0/1 convert many times faster than a list of bools; a bytearray keeps the array writable, as
     # the kernel's compiled signature expects
     blind = np.zeros(n, np.uint8) if part.blind is None else np.frombuffer(bytearray(part.blind), np.uint8)
+    pure = np.zeros(n, np.uint8) if part.pure is None else np.frombuffer(bytearray(part.pure), np.uint8)
     return Entries(ent_call, is_ret.view(np.uint8), pos[order], ret_entry, ok.view(np.uint8), kind, n_ok, foot,
-                   blind, _twins(kind, ok, n_ok))
+                   blind, pure, _twins(kind, ok, n_ok))
 
 
 def _twins(kind: np.ndarray, ok: np.ndarray, n_ok: int) -> np.ndarray:

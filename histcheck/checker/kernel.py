@@ -115,6 +115,14 @@ def _dominated(slots, arena_hash, arena_state, arena_off, arena_lo, arena_nw, ar
 
 
 @njit(cache=True, inline="always")
+def _next_return(nxt, ent_ret, x):
+    """The first return entry from entry ``x`` on."""
+    while ent_ret[x] == 0:
+        x = nxt[x]
+    return x
+
+
+@njit(cache=True, inline="always")
 def _needless_chain(table, stack_s, sp, since, state, ns, k, ok):
     """Do the crashed calls applied since the last ok call (the chain) do nothing this step needs?  A crashed
     step back to a state the chain passed through, or an ok step that reaches ``ns`` from the chain's start too
@@ -154,7 +162,7 @@ def _last_used(bits, hi):
 
 
 @njit(cache=True, nogil=True)
-def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, bitpos, full, zob, table,
+def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, pure, twin, bitpos, full, zob, table,
                nxt, prv, bits, hreg, stack_e, stack_s, stack_since, stack_phase, best, crash_stack,
                slots, arena_words, arena_off, arena_lo, arena_nw, arena_state, arena_hash,
                stuck_state, stuck_bits, regs, max_steps):
@@ -243,6 +251,9 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, 
                 _relink(nxt, prv, r)
             _relink(nxt, prv, top)
             e = nxt[top]
+            if pure[call] == 1 and is_ok[call] == 1:
+                e = _next_return(nxt, ent_ret, e)      # its parent has no other way on (reference.py, rule 6)
+                phase = 1
             continue
         call = ent_call[e]
         if is_ok[call] == phase:
@@ -258,6 +269,7 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, 
             regs[R_NEEDK] = kind[call]
             code = NEED_ROW
             break
+        legal = ns >= 0
         if ns >= 0 and blind[call] == 1 and since > 0:
             # the crashed calls applied since the last ok call are overwritten unseen: the same configuration
             # without them (reached by applying this call earlier) covers this one
@@ -331,6 +343,10 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, twin, 
             bits[word] &= ~bit
             lo = old_lo
             hi = old_hi
+        if legal and pure[call] == 1 and is_ok[call] == 1:
+            e = _next_return(nxt, ent_ret, e)          # no other way on from here (reference.py, rule 6)
+            phase = 1
+            continue
         e = nxt[e]
     regs[R_E] = e
     regs[R_STATE] = state

@@ -30,19 +30,25 @@ nothing, since it may be applied later or never.  Call the crashed calls applied
    right before an ok call that needs its effect -- a crashed write of ``v`` right before a read of ``v``).
 5. *Twins*: crashed calls with the same input are interchangeable (neither has a return to respect), so of
    several such calls the search applies the one invoked first before any later one (``twin``).
+6. *Pure calls first*: once the search has tried an ok call that never changes the state (``Model.is_pure``, a
+   read) and that the model accepts, the configuration is finished: any way on can start with that call.
 
 Why nothing is lost.  Suppose the history has a linearization; among all of them take one, ``S``, with the fewest
-crashed calls and, among those, the smallest sum of their call numbers.  Take the longest prefix of ``S`` whose
-configuration (linearized calls and state) the search reaches; the search got there along some path ``P``, which
-applied the same crashed calls as that prefix of ``S``, so ``P`` followed by the rest of ``S`` is again such a
-linearization, and from here on ``S`` means it.  The search tries the next call of ``S`` (it is minimal, and the
-model accepts it), so some rule skipped it.  The memo did not: its configuration would have been reached.  Rules
-1 to 4 each name a configuration from which the rest of ``S`` still runs, with the same ok calls and state and
-fewer crashed calls applied (rule 1: the remembered one; 2 and 4: the chain left out; 3: the loop left out;
-crashed calls have no return entries, so leaving some out changes no call's minimality) -- a linearization with
-fewer crashed calls than ``S``.  Rule 5 names the earlier twin, unapplied and invoked before: swapping the two in
-``S`` gives a linearization with a smaller sum.  Either contradicts the choice of ``S``, so the search reaches the
-whole of ``S``.
+crashed calls, then the smallest sum of their call numbers, then the longest prefix whose configuration
+(linearized calls and state) the search reaches, and say the search reaches it along a path ``P``.  ``P`` applied
+the same crashed calls as that prefix of ``S``, so ``P`` followed by the rest of ``S`` is again such a
+linearization, and from here on ``S`` means it.  If the search tried the next call of ``S`` there, some rule
+skipped it; the memo did not, since its configuration would have been reached.  Rules 1 to 4 each name a
+configuration from which the rest of ``S`` still runs, with the same ok calls and state and fewer crashed calls
+applied (rule 1: the remembered one; 2 and 4: the chain left out; 3: the loop left out; crashed calls have no
+return entries, so leaving some out changes no call's minimality) -- a linearization with fewer crashed calls
+than ``S``.  Rule 5 names the earlier twin, unapplied and invoked before: swapping the two in ``S`` gives a
+linearization with a smaller sum.  If the search never tried the next call of ``S``, rule 6 finished the
+configuration after a pure call ``r``: moving ``r`` to the front of the rest of ``S`` gives a linearization with the
+same crashed calls (``r`` is minimal, so every call that must precede it is linearized; it is accepted and changes
+nothing, so every later call still runs), whose next configuration the search tried, so it was reached (a longer
+prefix) or skipped by rules 1 to 5 (as above).  Each case contradicts the choice of ``S``, so the search reaches
+the whole of ``S``.
 
 When the search has worked for a while without deciding, it also tries to refute the prefix up to the furthest
 completion it has reached by a window every linearization must cross (``cut.py``, where the reasoning is): that
@@ -124,6 +130,7 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
     ret_entry = ent.ret_entry.tolist()
     is_ok = ent.is_ok.tolist()
     blind = ent.blind.tolist()
+    pure = ent.pure.tolist()
     twin = ent.twin.tolist()
 
     def unlink(x: int) -> None:
@@ -186,6 +193,8 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                 relink(ret_entry[call])
             relink(top)
             e = nxt[top]
+            if pure[call] and is_ok[call]:
+                e, phase = _next_return(nxt, ent_ret, e), 1     # rule 6: its parent has no other way on
             continue
         call = ent_call[e]
         if is_ok[call] == phase:     # phase 0 tries ok calls, phase 1 crashed ones
@@ -216,7 +225,17 @@ def _search(ent: Entries, inputs: list, model: Model, init_state: Hashable, dead
                     unlink(ret_entry[call])
                 e = nxt[head]
                 continue
+            if pure[call] and is_ok[call]:
+                e, phase = _next_return(nxt, ent_ret, e), 1     # rule 6: no other way on from here
+                continue
         e = nxt[e]
+
+
+def _next_return(nxt: list[int], ent_ret: list[int], x: int) -> int:
+    """The first return entry from entry ``x`` on."""
+    while not ent_ret[x]:
+        x = nxt[x]
+    return x
 
 
 def _needless_chain(stack: list, since: int, state: Hashable, new_state: Hashable, call: int, ok: int,

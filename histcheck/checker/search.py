@@ -175,7 +175,7 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
 
     def run_slice() -> int:
         return K.wgl_kernel(entries.ent_call, entries.ent_ret, entries.ent_pos, entries.ret_entry, entries.is_ok,
-                            entries.kind, entries.blind, entries.twin, a.bitpos, a.full, a.zob, table.table,
+                            entries.kind, entries.blind, entries.pure, entries.twin, a.bitpos, a.full, a.zob, table.table,
                             a.nxt, a.prv, a.bits, a.hreg, a.stack_e, a.stack_s, a.stack_since, a.stack_phase,
                             a.best, a.crash_stack, a.memo.slots, a.memo.words, a.memo.off, a.memo.lo, a.memo.nw,
                             a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
