@@ -139,6 +139,7 @@ class Call:
     call_pos: int
     return_pos: float
     key: Any = None
+    split: bool = False      # the independent [key value] pair has been split into ``key`` and ``value``
 
     @property
     def crashed(self) -> bool:
@@ -169,6 +170,8 @@ class History:
     source: str | None = None
     format: str | None = None
     meta: dict = field(default_factory=dict)
+    # calls() once per history: (the ops list it paired, its length, include_failed) -> the calls
+    _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -201,7 +204,21 @@ class History:
         Raises ``HistoryError`` naming the line when a process invokes while its previous operation is still open,
         or a completion has no invocation.  Failed calls are dropped unless ``include_failed`` (they did not take
         effect); a crashed call keeps its invocation's value.
+
+        The pairing is done once per history and list of ops (checking a history again, or with another model,
+        does not pair it again), so the calls are shared: treat them as read-only.  Replacing ``ops`` or changing
+        its length pairs it anew.
         """
+        key = (id(self.ops), len(self.ops), include_failed)
+        paired = self._paired.get(key)
+        if paired is None:
+            paired = self._pair(include_failed)
+            for stale in [k for k in self._paired if k[:2] != key[:2]]:
+                del self._paired[stale]
+            self._paired[key] = paired
+        return list(paired)
+
+    def _pair(self, include_failed: bool) -> list[Call]:
         # This runs once per check over every event, so it is written for speed: ``pending`` maps a process to
         # the position of its open invocation (``setdefault`` both tests and records it), and a call is stored at
         # its invocation's position, so that reading the positions in order gives invocation order.  A failed
@@ -287,11 +304,12 @@ class History:
         groups: dict[Any, list[Call]] = {}
         for call in calls:
             if style == "field":
-                key = freeze(call.invoke.extra.get("key")) if call.invoke.extra else None
+                key = call.key = freeze(call.invoke.extra.get("key")) if call.invoke.extra else None
+            elif call.split:                # split by an earlier check of this history
+                key = call.key
             else:
-                key, inner = _split_tuple(call, self.source)
-                call.value = inner
-            call.key = key
+                key, call.value = _split_tuple(call, self.source)
+                call.key, call.split = key, True
             groups.setdefault(key, []).append(call)
         return groups
 

@@ -557,3 +557,20 @@ def test_compositional_failure_names_its_key_and_says_when_it_could_not_be_locat
     with pytest.raises(AssertionError):
         narrow_failure(part, SearchOutcome(False, blame=0), lambda *a, **k: SearchOutcome(True), m,
                        m.init_state(""))
+
+
+def test_a_history_checked_again_gives_the_same_answer() -> None:
+    """Pairing is done once per history: a second check (independent [k v] values split already, another model,
+    the reference engine) sees the same calls, and a history whose ops grew is paired anew."""
+    history = h((0, "invoke", "write", ("a", 1)), (0, "ok", "write", ("a", 1)),
+                (1, "invoke", "read", ("b", None)), (1, "ok", "read", ("b", 0)),
+                (1, "invoke", "read", ("a", None)), (1, "ok", "read", ("a", 1)))
+    first = histcheck.check(history, model="register", init=0)
+    assert first.valid is True and len(first.keys) == 2
+    assert history.calls() is not history.calls() and history.calls()[0] is history.calls()[0]
+    for engine in ("kernel", "reference"):
+        again = histcheck.check(history, model="cas-register", init=0, engine=engine)
+        assert again.valid is True and {k.key for k in again.keys} == {"a", "b"}
+    history.ops += [Op("invoke", 2, "read", ("a", None), index=6), Op("ok", 2, "read", ("a", 2), index=7)]
+    grown = histcheck.check(history, model="register", init=0)
+    assert grown.valid is False and grown.failure.key == "a" and grown.failure.op["index"] == 7

@@ -21,7 +21,7 @@ from typing import Any, Callable, Hashable, Sequence
 import numpy as np
 
 from ..history import Call
-from ..models.base import Inconsistent, Model
+from ..models.base import Inconsistent, Model, Sentinel
 
 INCONSISTENT = -1
 ROW_AT_ONCE = 64
@@ -48,14 +48,11 @@ class Partition:
 def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     """Ask the model for each call's input; drop the calls it says cannot matter (``prepare`` returned None, or a
     crashed call the model calls useless)."""
-    kept: list[Call] = []
-    inputs: list[Hashable] = []
-    prepare = model.prepare
-    for call in calls:
-        op = prepare(call)
-        if op is not None:
-            kept.append(call)
-            inputs.append(op)
+    inputs: list[Hashable] = list(map(model.prepare, calls))
+    kept: list[Call] = list(calls)
+    if None in inputs:
+        kept = [c for c, op in zip(calls, inputs) if op is not None]
+        inputs = [op for op in inputs if op is not None]
     crashed = [i for i, c in enumerate(kept) if c.status in ("info", "open")]
     useless = model.useless_if_crashed(inputs) if crashed else None     # most histories crash nothing
     if useless is not None:
@@ -102,7 +99,7 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     n = len(calls)
     for op in dict.fromkeys(part.inputs):            # intern the distinct inputs, in order of first use
         kinds.setdefault(op, len(kinds))
-    kind = np.fromiter(map(kinds.__getitem__, part.inputs), np.int32, n)
+    kind = np.array(list(map(kinds.__getitem__, part.inputs)), np.int32)
     # Call i has two slots: its invocation at i and its return at n + i.  A return that never came (a crashed
     # call) holds ``none``, which sorts before every position, so one stable sort puts the slots in history
     # order (invocations before returns on a tie) with the missing returns first, to be cut off.
@@ -149,6 +146,28 @@ class TableTooLarge(MemoryError):
     """The transition table would outgrow the search's memory cap."""
 
 
+_NO = Sentinel("inconsistent step")      # what the memory of steps holds for an inconsistent one
+_KNOWN: dict[Hashable, dict] = {}
+KNOWN_MAX = 1 << 16          # states remembered per model before the memory of steps starts afresh
+
+
+def known_steps(model: Model) -> dict[Hashable, dict] | None:
+    """The steps this process has already computed for models configured like ``model``: state -> input ->
+    result.  ``Model.step`` is a pure function of (state, input), so checking many small histories of one model
+    (a directory of Knossos files) tabulates each transition once, not once per history.  None when the model's
+    configuration cannot be compared (an attribute that is not hashable)."""
+    try:
+        signature = (type(model), frozenset(vars(model).items()))
+        known = _KNOWN.get(signature)
+    except TypeError:
+        return None
+    if known is None or len(known) > KNOWN_MAX:
+        if len(_KNOWN) > 64:
+            _KNOWN.clear()
+        known = _KNOWN[signature] = {}
+    return known
+
+
 class StateTable:
     """Interned model states and the transition table ``table[state, kind]``, grown on demand."""
 
@@ -164,6 +183,9 @@ class StateTable:
         self.steps = 0
         self.memory_limit = memory_limit
         self.canon = model.abstraction(self.inputs)
+        self.known = known_steps(model)
+        if self.canon is None:
+            self.ids[_NO] = INCONSISTENT      # so that a row of known results maps to ids in one go
         self.intern(init_state)
 
     @property
@@ -183,13 +205,25 @@ class StateTable:
     def fill_row(self, sid: int) -> None:
         """Compute every transition out of state ``sid``."""
         state = self.states[sid]
-        step, intern = self.model.step, self.intern
-        # a list, stored in one go: writing numpy cells one by one costs more than the model's steps
-        row = [INCONSISTENT if isinstance(nxt := step(state, op), Inconsistent) else intern(nxt)
-               for op in self.inputs]
+        known = self.known.get(state) if self.known is not None else None
+        if known is None:
+            known = {}
+            if self.known is not None:
+                self.known[state] = known
+        results = list(map(known.get, self.inputs))          # None: not known yet (or a step to nil)
+        if None in results:
+            step = self.model.step
+            for k, nxt in enumerate(results):
+                if nxt is None:
+                    op = self.inputs[k]
+                    nxt = step(state, op)
+                    results[k] = known[op] = _NO if isinstance(nxt, Inconsistent) else nxt
+        row = list(map(self.ids.get, results)) if self.canon is None else [None]
+        if None in row:                                      # a state met for the first time
+            row = [INCONSISTENT if nxt is _NO else self.intern(nxt) for nxt in results]
         self.steps += len(self.inputs)
         self._ensure_rows(len(self.states))
-        self.table[sid, :] = row
+        self.table[sid, :] = row       # a list, stored in one go: numpy cells one by one cost more than the steps
         self.done.add(sid)
 
     def fill(self, sid: int, kind: int) -> None:

@@ -181,14 +181,14 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
                             a.memo.state, a.memo.hash, a.stuck_state, a.stuck_bits, a.regs, slice_steps)
     refuted = None
     if cut_after is not None:
-        def window_search(win, m, state, **options) -> SearchOutcome:
-            return search_kernel(win, m, state, cut_after=None, **options)
-        cutter = Cutter(part, model, lambda: reachable_states(model, init_state, table.inputs, table),
-                        window_search, deadline=deadline, memory_limit=memory_limit, cancel=cancel,
-                        first_after=cut_after)
+        cutters: list[Cutter] = []      # made at the first pause: most searches finish in their first slice
 
         def refuted() -> bool:
-            return cutter(int(a.regs[K.R_FAILPOS]), int(a.regs[K.R_STEPS]), table.nbytes + a.memo.nbytes)
+            if not cutters:
+                cutters.append(Cutter(part, model, lambda: reachable_states(model, init_state, table.inputs, table),
+                                      _window_search, deadline=deadline, memory_limit=memory_limit,
+                                      cancel=cancel, first_after=cut_after))
+            return cutters[0](int(a.regs[K.R_FAILPOS]), int(a.regs[K.R_STEPS]), table.nbytes + a.memo.nbytes)
     answer = drive(run_slice, table, a.memo, a.regs, a.W, deadline=deadline, cancel=cancel,
                    memory_limit=memory_limit, refuted=refuted)
     explored, states = int(a.regs[K.R_STEPS]), int(a.regs[K.R_MEMO])
@@ -204,6 +204,11 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     best = a.best[: int(a.regs[K.R_BEST])].tolist()
     return SearchOutcome(False, fail_pos=int(a.regs[K.R_FAILPOS]), stuck=stuck, longest=best, explored=explored,
                          states=states, engine="kernel")
+
+
+def _window_search(win: Partition, model: Model, state: Hashable, **options) -> SearchOutcome:
+    """A window's search (``cut.py``): the same kernel, without windows of its own."""
+    return search_kernel(win, model, state, cut_after=None, **options)
 
 
 def prefill(table: StateTable, deadline: float | None, cancel) -> bool:
