@@ -61,7 +61,8 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
             kept = [c for i, c in enumerate(kept) if i not in drop]
             inputs = [op for i, op in enumerate(inputs) if i not in drop]
     distinct = dict.fromkeys(inputs)
-    feet = {op: model.footprint(op) for op in distinct}
+    # a model that never names footprints (most) is not asked for each input
+    feet = {op: model.footprint(op) for op in distinct} if type(model).footprint is not Model.footprint else {}
     blinds = {op: model.blind(op) for op in distinct}
     pures = {op: model.is_pure(op) for op in distinct}
     # The focus reduction is sound only when every call has a footprint: a whole-state call does not commute
