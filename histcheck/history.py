@@ -170,7 +170,7 @@ class History:
     source: str | None = None
     format: str | None = None
     meta: dict = field(default_factory=dict)
-    # calls() once per history: (the ops list it paired, its length, include_failed) -> the calls
+    # worked out once per list of ops: "ops" (its id and length), the calls with and without failed ones, "style"
     _paired: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -209,14 +209,19 @@ class History:
         does not pair it again), so the calls are shared: treat them as read-only.  Replacing ``ops`` or changing
         its length pairs it anew.
         """
-        key = (id(self.ops), len(self.ops), include_failed)
-        paired = self._paired.get(key)
+        memo = self._memo()
+        paired = memo.get(include_failed)
         if paired is None:
-            paired = self._pair(include_failed)
-            for stale in [k for k in self._paired if k[:2] != key[:2]]:
-                del self._paired[stale]
-            self._paired[key] = paired
+            paired = memo[include_failed] = self._pair(include_failed)
         return list(paired)
+
+    def _memo(self) -> dict:
+        """What is worked out once per list of ops (its pairing, its key style); a new list starts afresh."""
+        ops = (id(self.ops), len(self.ops))
+        if self._paired.get("ops") != ops:
+            self._paired.clear()
+            self._paired["ops"] = ops
+        return self._paired
 
     def _pair(self, include_failed: bool) -> list[Call]:
         # This runs once per check over every event, so it is written for speed: ``pending`` maps a process to
@@ -273,27 +278,23 @@ class History:
     # -- independent keys ----------------------------------------------------------------------------------
     def key_style(self) -> str | None:
         """How this history names independent keys: ``"field"`` (a ``:key`` on every client op), ``"tuple"``
-        (Jepsen's independent ``[k v]`` values), or None."""
-        keyed = tupled = True
-        seen_client = False
-        fs: set = set()
-        for op in self.ops:
-            if op.process.__class__ is not int:
-                continue
-            seen_client = True
-            if keyed and (op.extra is None or "key" not in op.extra):
-                keyed = False
-            if tupled and op.type == "invoke":
-                if not isinstance(op.value, tuple) or len(op.value) != 2:
-                    tupled = False
-                fs.add(op.f)
-            if not keyed and not tupled:
-                return None          # the usual case, decided at the first invocation
-        if not seen_client:
+        (Jepsen's independent ``[k v]`` values), or None.  Decided once per list of ops, as ``calls`` is."""
+        memo = self._memo()
+        if "style" not in memo:
+            memo["style"] = self._key_style()
+        return memo["style"]
+
+    def _key_style(self) -> str | None:
+        client = [op for op in self.ops if op.process.__class__ is int]
+        if not client:
             return None
-        if keyed:
+        if all(op.extra is not None and "key" in op.extra for op in client):
             return "field"
-        if tupled and fs and fs != {"cas"} and not fs <= {"cas", "txn"}:
+        invokes = [op.value for op in client if op.type == "invoke"]
+        if not all(isinstance(v, tuple) and len(v) == 2 for v in invokes):
+            return None              # the usual case, decided at the first invocation
+        fs = {op.f for op in client if op.type == "invoke"}
+        if fs and fs != {"cas"} and not fs <= {"cas", "txn"}:
             return "tuple"
         return None
 
