@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -94,7 +93,7 @@ def _check(history: History, model: str | Model = "cas-register", init: Any = DE
     workers = max(1, min(workers, len(parts)))
     budget = memory_limit // max(1, workers) if memory_limit is not None else None
     search = _engine(engine)
-    cancel = threading.Event()
+    cancel = Cancel()
     outcomes: list[tuple[Partition, SearchOutcome, float]] = []
     cause = None
     try:
@@ -110,6 +109,22 @@ def _check(history: History, model: str | Model = "cas-register", init: Any = DE
 
 
 PARALLEL_FROM_KEYS = 8
+
+
+class Cancel:
+    """Set once, to stop every search of a check at its next slice (Ctrl-C, or a failed worker): a flag, as
+    cheap to make as a check of a tiny history needs (``threading.Event`` costs more than such a check's search)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def _partitions(history: History, calls, style: str | None, m: Model) -> list[Partition]:
@@ -140,14 +155,14 @@ def _timed(search, part: Partition, m: Model, init_state, deadline, budget, canc
     return part, outcome, time.monotonic() - t0
 
 
-def _run_serial(parts, job, outcomes: list, workers: int, cancel: threading.Event) -> None:
+def _run_serial(parts, job, outcomes: list, workers: int, cancel: "Cancel") -> None:
     for part in parts:
         outcomes.append(job(part))
         if outcomes[-1][1].cause == "time":
             return
 
 
-def _run_parallel(parts, job, outcomes: list, workers: int, cancel: threading.Event) -> None:
+def _run_parallel(parts, job, outcomes: list, workers: int, cancel: "Cancel") -> None:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="histcheck") as pool:
         futures = [pool.submit(job, part) for part in parts]
         try:

@@ -47,16 +47,14 @@ class _Arrays:
         if n_ok % 64:
             self.full[self.OKW - 1] = (1 << (n_ok % 64)) - 1
         self.nxt, self.prv = linked_list(E)
-        self.zob = zobrist_keys(max(n, 1))
-        self.bits = np.zeros(self.W, np.uint64)
-        self.hreg = np.zeros(1, np.uint64)
-        self.stack_e = np.empty(max(n, 1), np.int32)
-        self.stack_s = np.empty(max(n, 1), np.int32)
-        self.best = np.empty(max(n, 1), np.int32)
-        self.crash_stack = np.empty(max(n, 1), np.int32)
-        self.stack_since = np.empty(max(n, 1), np.int32)
-        self.stack_phase = np.empty(max(n, 1), np.int32)
-        self.memo = Memo(min(self.W, 4))
+        size = max(n, 1)
+        self.zob = zobrist_keys(size)
+        self.bits = np.zeros(self.W + 1, np.uint64)        # the bitset, and the hash register after it
+        self.bits, self.hreg = self.bits[:-1], self.bits[-1:]
+        # the six stacks of the kernel in one block: one allocation instead of six (small searches are many)
+        (self.stack_e, self.stack_s, self.best, self.crash_stack, self.stack_since,
+         self.stack_phase) = np.empty((6, size), np.int32)
+        self.memo = Memo(min(self.W, 4), initial=min(INITIAL_MEMO, max(64, 1 << (4 * size).bit_length())))
         self._call_at: np.ndarray | None = None      # bit position -> call, made when a report needs it
         self.stuck_state = np.empty(stuck_limit, np.int32)
         self.stuck_bits = np.empty(stuck_limit * self.W, np.uint64)
@@ -98,15 +96,13 @@ class Memo:
     with its hash.  Both kernels use it: the main one keeps a window of the ok calls plus the crash words, the
     compositional one a footprint's words.  The arrays double when the kernel reports them full, under the cap."""
 
-    def __init__(self, words_per_record: int) -> None:
-        self.slots = np.empty(INITIAL_MEMO * 2, np.int64)
+    def __init__(self, words_per_record: int, initial: int = INITIAL_MEMO) -> None:
+        self.slots = np.empty(initial * 2, np.int64)
         self.slots.fill(-1)                                 # np.full costs three times as much
-        self.words = np.empty(INITIAL_MEMO * max(1, words_per_record), np.uint64)
-        self.off = np.empty(INITIAL_MEMO, np.int64)
-        self.lo = np.empty(INITIAL_MEMO, np.int32)
-        self.nw = np.empty(INITIAL_MEMO, np.int32)
-        self.state = np.empty(INITIAL_MEMO, np.int32)
-        self.hash = np.empty(INITIAL_MEMO, np.uint64)
+        self.words = np.empty(initial * max(1, words_per_record), np.uint64)
+        self.off = np.empty(initial, np.int64)
+        self.lo, self.nw, self.state = np.empty((3, initial), np.int32)
+        self.hash = np.empty(initial, np.uint64)
 
     @property
     def nbytes(self) -> int:
