@@ -6,7 +6,8 @@ For each group of the manifest it prints one table, a row per history:
 * ``verdict`` (valid / INVALID / unknown:<cause>) and ``ok?``: whether it matches the manifest (``?`` = unknown);
 * ``parse ms``: median of ``--repeat`` ``histcheck.load`` runs after one warm-up;
 * ``check ms``: median of ``--repeat`` ``histcheck.check`` runs after one warm-up (``n`` = timed runs; a check
-  slower than ``--slow`` seconds in its warm-up is not repeated: the warm-up is its one timing);
+  slower than ``--slow`` seconds in its warm-up is not repeated: the warm-up is its one timing); with ``--cpu``,
+  the fewest CPU seconds of those runs instead (steadier on a loaded machine);
 * ``states``: model-state configurations the search stored (summed over keys);
 * ``trace MB``: tracemalloc peak of one extra, untimed check (Python and numpy memory, not numba's NRT);
 * ``rss+ MB``: peak RSS above the RSS before the check, over one timed run (``VmHWM`` after a reset of the
@@ -33,7 +34,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from benchlib import ROOT, Entry, RssPeak, manifest, mb, median_time, ms, print_table, timed, tracemalloc_peak
+from benchlib import (ROOT, Entry, RssPeak, manifest, mb, median_time, min_cpu_time, ms, print_table, timed,
+                      tracemalloc_peak)
 
 import histcheck
 
@@ -81,7 +83,7 @@ def match_of(result: histcheck.Result, expected: bool) -> str:
 
 
 def measure(entry: Entry, partition: bool, repeat: int, time_limit: float | None, slow: float,
-            trace: bool) -> Row:
+            trace: bool, cpu: bool = False) -> Row:
     """Parse and check one history; see the module docstring for what each number is."""
     parse_s, history, _ = median_time(lambda: histcheck.load(entry.file), repeat)
     options = dict(entry.check_options(), partition=partition, time_limit=time_limit)
@@ -92,7 +94,7 @@ def measure(entry: Entry, partition: bool, repeat: int, time_limit: float | None
     check_s = first_s
     if first_s < slow and result.valid in (True, False):
         with RssPeak() as rss:
-            check_s, result, times = median_time(run, repeat, warmup=0)
+            check_s, result, times = (min_cpu_time if cpu else lambda f, r: median_time(f, r, warmup=0))(run, repeat)
         runs = len(times)
     trace_bytes = tracemalloc_peak(run)[0] if trace and first_s < slow else None
     return Row(entry.path, len(history), result.ops, verdict_of(result), entry.linearizable,
@@ -106,7 +108,7 @@ def run_group(name: str, args: argparse.Namespace) -> list[Row]:
     rows = []
     for entry in entries:
         limit = args.time_limit if name == "kv-one" else None
-        rows.append(measure(entry, partition, args.repeat, limit, args.slow, not args.no_trace))
+        rows.append(measure(entry, partition, args.repeat, limit, args.slow, not args.no_trace, args.cpu))
         if args.verbose:
             print(f"  {name} {entry.path}: {rows[-1].verdict} {ms(rows[-1].check_s)} ms", file=sys.stderr)
     return rows
@@ -179,6 +181,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per kv-one check before unknown")
     p.add_argument("--slow", type=float, default=5.0, help="checks slower than this (s) are timed once")
     p.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
+    p.add_argument("--cpu", action="store_true",
+                   help="check ms is the fewest CPU seconds of the timed runs instead of their median wall time")
     p.add_argument("--no-analyze", action="store_true", help="skip the whole-process analyze timing")
     p.add_argument("--analyze-file", default=ANALYZE_FILE, help="manifest path for the analyze timing")
     p.add_argument("--plain", action="store_true", help="plain text tables even when rich is installed")
