@@ -109,7 +109,7 @@ class Cutter:
                 return False
         starts = sorted({c.call_pos for c in self.part.calls if c.call_pos <= target.call_pos}, reverse=True)
         while True:
-            last = self.k >= (EXACT_UP_TO if self.exact else len(starts))
+            last = self.k >= min(EXACT_UP_TO if self.exact else len(starts), len(starts))
             p = starts[min(self.k, len(starts)) - 1]
             verdict = self._refutes(window(self.part, self.model, p, self.q), until)
             if verdict is None:
