@@ -73,6 +73,8 @@ class Cutter:
         self.seen_at = 0
         self.exact = False           # trying windows as they are (else with unlimited crashed calls)
         self.k = 1                   # the next window of the current q to try: from the k-th invocation back
+        self.starts: list[int] = []  # the invocation positions a window of q can start at, latest first
+        self.starts_for = -1
 
     def __call__(self, fail_pos: int, steps: int, used: int) -> bool:
         """True when the prefix up to ``fail_pos`` is proven not linearizable (attempted only when due); the main
@@ -99,15 +101,19 @@ class Cutter:
     def _attempt(self, until: float) -> bool:
         """Windows of the current ``q``, from where the last attempt stopped: first every size with the crashed
         calls as unlimited resources (cheap), then every size as they are."""
-        target = next((c for c in self.part.calls if c.status == "ok" and c.return_pos == self.q), None)
-        if target is None or self.k == 0:
-            return False
         if self.states is None:
             self.states = self.find_states()
             if self.states is None:
                 self.first_after = math.inf  # the windows cannot be searched from every state: no more attempts
                 return False
-        starts = sorted({c.call_pos for c in self.part.calls if c.call_pos <= target.call_pos}, reverse=True)
+        if self.starts_for != self.q:
+            target = next((c for c in self.part.calls if c.status == "ok" and c.return_pos == self.q), None)
+            self.starts = [] if target is None else \
+                sorted({c.call_pos for c in self.part.calls if c.call_pos <= target.call_pos}, reverse=True)
+            self.starts_for = self.q
+        starts = self.starts
+        if not starts or self.k == 0:
+            return False
         while True:
             last = self.k >= min(EXACT_UP_TO if self.exact else len(starts), len(starts))
             p = starts[min(self.k, len(starts)) - 1]
@@ -151,7 +157,9 @@ def window(part: Partition, model: Model, p: int, q: int) -> Partition:
     calls: list[Call] = []
     inputs: list[Hashable] = []
     for call, op in zip(part.calls, part.inputs):
-        if call.call_pos > q or (call.status == "ok" and call.return_pos < p):
+        if call.call_pos > q:
+            break                    # calls are in invocation order
+        if call.status == "ok" and call.return_pos < p:
             continue
         if call.status == "ok" and (call.call_pos < p or call.return_pos > q):
             if model.is_pure(op):
