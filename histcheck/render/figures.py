@@ -80,11 +80,12 @@ def _positions(history: History) -> dict[int, int]:
 def shade_nemesis(ax: Any, history: History, clk: Clock) -> None:
     """Bands where a fault was active, as Jepsen shades them, in ``nemesis.colours()``'s colour (grey for names it
     does not know); one legend entry per colour."""
-    from .timeline import _nemesis_windows, nemesis_legend
-    windows = _nemesis_windows(history)
-    legend = dict((colour, text) for text, colour in nemesis_legend(windows))
+    from .faults import fault_windows, legend as fault_legend
+    windows = fault_windows(history)
+    legend = dict((colour, text) for text, colour in fault_legend(windows))
     last = len(clk.at) - 1
-    for start, end, _label, colour, _name in windows:
+    for w in windows:
+        start, end, colour = w.start, w.end, w.colour
         a, b = clk.at[min(start, last)], clk.at[min(end, last)]
         text = legend.pop(colour, None)
         ax.axvspan(a, b if b > a else a + 1e-9, color=colour, alpha=0.18, lw=0,
@@ -270,9 +271,9 @@ def _window(calls: list, pos: dict, fail_call: Any, ce_keys: set, n: int, margin
 
 
 def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str, str]]:
-    from .timeline import nemesis_intervals
-    return [(max(a, lo), min(b, hi), label, colour) for a, b, label, colour in nemesis_intervals(history)
-            if b >= lo and a <= hi]
+    from .faults import fault_windows
+    return [(max(w.start, lo), min(w.end, hi), w.label, w.colour) for w in fault_windows(history)
+            if w.end >= lo and w.start <= hi]
 
 
 # edge colour, width and line style of a bar, by what it is to the failure
