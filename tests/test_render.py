@@ -240,8 +240,8 @@ def test_clock_uses_time_when_every_client_op_has_it():
 def test_draw_all_writes_every_figure(cas_failure, tmp_path):
     history, result, ce = cas_failure
     paths = figures.draw_all(history, result, ce, tmp_path)
-    assert sorted(p.name for p in paths) == ["anomaly.png", "anomaly.svg", "latency-quantiles.png",
-                                             "latency-raw.png", "rate.png"]
+    assert sorted(p.name for p in paths) == ["anomaly.png", "anomaly.svg", "availability.png",
+                                             "latency-quantiles.png", "latency-raw.png", "rate.png"]
     for p in paths:
         assert p.stat().st_size > 5_000
     svg = (tmp_path / "anomaly.svg").read_text()
@@ -252,7 +252,7 @@ def test_draw_all_writes_every_figure(cas_failure, tmp_path):
 
 def test_figures_without_a_failure_skip_the_anomaly_window(tmp_path):
     paths = figures.draw_all(timed_history(), Result(True, "register", 0), None, tmp_path)
-    assert [p.name for p in paths] == ["latency-raw.png", "latency-quantiles.png", "rate.png"]
+    assert [p.name for p in paths] == ["latency-raw.png", "latency-quantiles.png", "rate.png", "availability.png"]
 
 
 def test_time_axis_is_milliseconds_from_the_first_event():
@@ -263,3 +263,23 @@ def test_time_axis_is_milliseconds_from_the_first_event():
     assert t["nemesis"] == [[2.0, 10.0, 'start "partition"', GREY, 'start "partition"', "start"]]
     untimed = History([Op(o.type, o.process, o.f, o.value, index=o.index) for o in history.ops])
     assert timeline_data(untimed, None)["time"] is None
+
+
+def test_quantile_buckets_without_data_are_gaps_not_lines():
+    import numpy as np
+    xs, ys = np.array([0.1, 0.2, 3.8, 3.9]), np.array([1.0, 3.0, 5.0, 7.0])
+    mids, vals = figures._bucketed(xs, ys, np.linspace(0, 4, 5), 0.5)
+    assert list(mids) == [0.5, 1.5, 2.5, 3.5]
+    assert vals[0] == 2.0 and np.isnan(vals[1]) and np.isnan(vals[2]) and vals[3] == 6.0
+
+
+def test_anomaly_window_puts_close_nemesis_labels_on_rows_of_their_own():
+    windows = [(10, 11, "start-partition [[n1] [n2 n3]]", "#e06666"), (12, 13, 'kill ["n2"]', "#7b3294"),
+               (40, 60, "start-partition [[n1] [n2 n3]]", "#e06666")]
+    assert figures._label_rows(windows, char_width=0.5) == [0, 1, 0]
+
+
+def test_availability_figure_shades_each_fault_kind(tmp_path):
+    from fault_histories import partition_kill_run
+    svg = figures.availability(partition_kill_run(), tmp_path / "availability.svg").read_text().lower()
+    assert PARTITION in svg and KILL in svg and "nemesis: partition" in svg and "nemesis: kill" in svg
