@@ -283,3 +283,37 @@ def test_availability_figure_shades_each_fault_kind(tmp_path):
     from fault_histories import partition_kill_run
     svg = figures.availability(partition_kill_run(), tmp_path / "availability.svg").read_text().lower()
     assert PARTITION in svg and KILL in svg and "nemesis: partition" in svg and "nemesis: kill" in svg
+
+
+# -- lanes by worker ---------------------------------------------------------------------------------------
+
+def test_lanes_by_worker_with_retired_processes_inferred_and_recorded(tmp_path):
+    from fault_histories import partition_kill_run
+    from histcheck.render.lanes import worker_lanes
+    history = partition_kill_run()
+    processes = sorted({op.process for op in history.ops if op.is_client})
+    lanes = worker_lanes(history)
+    assert (lanes.concurrency, lanes.source, lanes.count) == (5, "inferred", 5)
+    assert all(lanes.lane_of[p] == p % 5 for p in processes)
+    assert sorted(p for held in lanes.held for p in held) == processes
+    data = timeline_data(history, None)
+    assert [lane["name"] for lane in data["lanes"]] == [f"worker {w}" for w in range(5)]
+    assert data["lanes"][2]["procs"] == [str(p) for p in processes if p % 5 == 2]  # first used in this order
+    assert len(data["lanes"][2]["procs"]) > 1  # the worker was retired at least once
+    # the store's test.json says what the concurrency was; it wins over inference
+    (tmp_path / "test.json").write_text(json.dumps({"options": {"concurrency": 10}}))
+    recorded = History(history.ops, source=str(tmp_path / "history.edn"))
+    lanes = worker_lanes(recorded)
+    assert (lanes.concurrency, lanes.source) == (10, "test.json")
+    assert all(lanes.held[lanes.lane_of[p]][0] % 10 == p % 10 for p in processes)
+
+
+def test_processes_that_fit_no_worker_count_get_a_lane_each():
+    from histcheck.render.lanes import worker_lanes
+    # processes 0 and 2 overlap, as do 1 and 3: no count below 4 keeps a lane's processes one after another
+    ops = [Op("invoke", p, "read", None, index=i) for i, p in enumerate([0, 1, 2, 3])]
+    ops += [Op("ok", p, "read", 0, index=4 + i) for i, p in enumerate([0, 1, 2, 3])]
+    lanes = worker_lanes(History(ops))
+    assert lanes.concurrency == 4 and lanes.count == 4
+    named = [Op("invoke", "a", "read", None, index=0), Op("ok", "a", "read", 0, index=1)]
+    assert worker_lanes(History(named)).source == "one lane per process"

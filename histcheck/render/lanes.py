@@ -20,7 +20,7 @@ from typing import Any
 
 from ..history import History
 
-MAX_TRIED = 4096  # counts past this are not worth a lane-per-worker view
+MAX_TRIED = 1024  # worker counts past this are not tried (a lane per process then)
 
 
 @dataclass
