@@ -2,7 +2,10 @@
 
 Porcupine showed that one HTML file per check, opened in any browser, beats any amount of text: a lane per
 process, a bar per operation from invocation to completion, and the linearization the search found drawn over
-them.  This module builds that page from a ``History`` and a ``Result``:
+them.  Jepsen's timeline draws a lane per *worker* instead (``process mod concurrency``: a worker whose operation
+crashed goes on as a new process), which keeps a run with hundreds of retired processes at a handful of lanes;
+so does this one (``lanes.worker_lanes``), with a lane above them for the nemesis (``faults.fault_windows``).
+This module builds that page from a ``History`` and a ``Result``:
 
 * every call becomes a few integers in column arrays (lane, start, end, status, f, values, indexes, key), and
   values are interned strings, so that the inline JSON stays small (a 100,000-operation history is a few MB);
