@@ -10,7 +10,7 @@ the invocation of the step that opened a fault to the completion of the step tha
 * a *write* is any client operation whose ``f`` is not a read (``READ_FS``); reads are the rest;
 * ``first_ok_write.after_open`` is the time from the window's opening to the completion of the first write that was
   invoked at or after the opening and completed ``:ok`` (``after_close``: the same from the closing: the recovery);
-  ``null`` when no such write exists in the history;
+  ``null`` when no such write exists in the history (``invoked_after_close`` says whether any was tried);
 * ``inside`` counts the client operations invoked while the window was open by outcome (``info`` includes
   operations that never completed); ``error_rate`` is ``(fail + info) / total``;
 * ``latency_ms`` gives quantiles of the ``:ok`` operations invoked ``before`` the window (since the last moment any
@@ -123,6 +123,8 @@ def windows(history: History) -> list[dict[str, Any]]:
                                "after_close": first_ok(calls, end, reads=False)},
             "first_ok_read": {"after_open": first_ok(calls, start, reads=True),
                               "after_close": first_ok(calls, end, reads=True)},
+            "invoked_after_close": {"writes": sum(not c.is_read and c.start >= end for c in calls),
+                                    "reads": sum(c.is_read and c.start >= end for c in calls)},
             "latency_ms": {"before": _span_quantiles(calls, before, start),
                            "inside": _span_quantiles(calls, start, end),
                            "after": _span_quantiles(calls, end, after, closed=after == last)},
@@ -141,16 +143,19 @@ def by_kind(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         total = sum(e["inside"]["total"] for e in group)
         bad = sum(e["inside"]["fail"] + e["inside"]["info"] for e in group)
         out[kind] = {"windows": len(group),
-                     "writes_resumed": _spread([e["first_ok_write"]["after_close"] for e in group]),
-                     "reads_resumed": _spread([e["first_ok_read"]["after_close"] for e in group]),
+                     "writes_resumed": _spread(group, "first_ok_write", "writes"),
+                     "reads_resumed": _spread(group, "first_ok_read", "reads"),
                      "operations_inside": total, "error_rate": round(bad / total, 4) if total else None}
     return out
 
 
-def _spread(values: list[float | None]) -> dict[str, Any]:
-    got = [v for v in values if v is not None]
+def _spread(group: list[dict[str, Any]], first: str, what: str) -> dict[str, Any]:
+    """Median and worst recovery over the windows that recovered; ``never``: windows after which some were
+    invoked and none succeeded; ``untried``: windows still open at the end, or after which none was invoked."""
+    tried = [e for e in group if e.get("closed", True) and e.get("invoked_after_close", {}).get(what, 1)]
+    got = [e[first]["after_close"] for e in tried if e[first]["after_close"] is not None]
     return {"median": round(statistics.median(got), 6) if got else None, "worst": max(got) if got else None,
-            "never": len(values) - len(got)}
+            "never": len(tried) - len(got), "untried": len(group) - len(tried)}
 
 
 def section(history: History) -> dict[str, Any] | None:
@@ -182,15 +187,18 @@ def _line(kind: str, figures: dict[str, Any], unit: str) -> str:
 
 
 def _resumed(what: str, spread: dict[str, Any], n: int, unit: str) -> str:
+    tried = n - spread.get("untried", 0)
+    if tried == 0:
+        return f"no {what[:-1]} was tried after {'it' if n == 1 else 'them'}"
     if spread["median"] is None:
-        return f"{what} never resumed after {'it' if n == 1 else f'any of the {n} windows'}"
-    if n - spread["never"] == 1:
+        return f"{what} never resumed after {'it' if tried == 1 else f'any of the {tried} windows'}"
+    if tried - spread["never"] == 1:
         text = f"{what} resumed after {_amount(spread['worst'], unit)}"
     else:
         text = (f"{what} resumed after {_amount(spread['median'], unit)} median, "
                 f"{_amount(spread['worst'], unit)} worst")
     if spread["never"]:
-        text += f" (never after {spread['never']} of {n})"
+        text += f" (never after {spread['never']} of {tried})"
     return text
 
 

@@ -30,6 +30,7 @@ def two_faults() -> History:
     r.add(5.5, "invoke", 1, "read"), r.add(5.6, "ok", 1, "read", 4)                         # inside kill: 100 ms
     r.add(5.9, "info", "nemesis", "restart"), r.add(6.0, "info", "nemesis", "restart", {"nodes": ["n1"]})
     r.add(6.2, "invoke", 2, "write", 5), r.add(6.5, "ok", 2, "write", 5)                    # after kill: 300 ms
+    r.add(6.3, "invoke", 1, "read"), r.add(6.4, "fail", 1, "read")                          # after kill: failed
     return r.history("two-faults.edn")
 
 
@@ -46,11 +47,13 @@ def test_each_figure_of_each_window_matches_the_hand_computed_value():
     assert before == {"n": 2, "p50": 75.0, "p95": 97.5, "p99": 99.5, "max": 100.0}
     assert inside == {"n": 2, "p50": 600.0, "p95": 960.0, "p99": 992.0, "max": 1000.0}
     assert after == {"n": 3, "p50": 100.0, "p95": 100.0, "p99": 100.0, "max": 100.0}
+    assert partition["invoked_after_close"] == {"writes": 2, "reads": 4} and partition["closed"]
 
     assert (kill["kind"], kill["start"], kill["end"], kill["label"]) == ("kill", 5.0, 6.0, 'kill ["n1"]')
     assert kill["inside"] == {"ok": 1, "fail": 0, "info": 0, "total": 1, "error_rate": 0.0}
     assert kill["first_ok_write"] == {"after_open": pytest.approx(1.5), "after_close": pytest.approx(0.5)}
-    assert kill["first_ok_read"] == {"after_open": pytest.approx(0.6), "after_close": None}  # no read after 6.0
+    assert kill["first_ok_read"] == {"after_open": pytest.approx(0.6), "after_close": None}  # the read after 6.0 failed
+    assert kill["invoked_after_close"] == {"writes": 1, "reads": 1}
     assert kill["latency_ms"]["before"]["n"] == 3  # the calm since the partition healed: the same three calls
     assert kill["latency_ms"]["after"] == {"n": 1, "p50": 300.0, "p95": 300.0, "p99": 300.0, "max": 300.0}
 
@@ -77,6 +80,18 @@ def test_kinds_take_the_median_and_worst_over_their_windows():
     assert got["error_rate"] == pytest.approx(sum(i["fail"] + i["info"] for i in inside)
                                               / sum(i["total"] for i in inside), abs=1e-4)
     json.dumps(data)  # plain data, ready for results.json
+
+
+def test_a_window_after_which_nothing_was_tried_says_so():
+    r = Recorder()
+    r.add(0.0, "invoke", 0, "write", 1), r.add(0.1, "ok", 0, "write", 1)
+    r.add(1.0, "info", "nemesis", "start-partition"), r.add(1.1, "info", "nemesis", "start-partition", "cut")
+    r.add(1.2, "invoke", 0, "read"), r.add(2.2, "info", 0, "read", error="timeout")
+    (only,) = availability.windows(r.history())
+    assert only["closed"] is False and only["end"] == pytest.approx(2.2)  # open to the end of the history
+    assert availability.summary_lines(r.history()) == [
+        "partition (1 window): no write was tried after it; no read was tried after it; "
+        "100 % of operations failed or crashed inside"]
 
 
 def test_no_fault_no_section():
