@@ -199,6 +199,8 @@ def _resumed(what: str, spread: dict[str, Any], n: int, unit: str) -> str:
                 f"{_amount(spread['worst'], unit)} worst")
     if spread["never"]:
         text += f" (never after {spread['never']} of {tried})"
+    if spread.get("untried"):
+        text += f" (none tried after {spread['untried']} of {n})"
     return text
 
 
