@@ -329,6 +329,18 @@ def test_partition_kill_run_has_a_lane_per_worker_and_labels_that_never_overlap(
     labels = browser.evaluate("window.histcheckTimeline.labels()")
     texts = [b["text"] for b in labels]
     assert len(texts) == 5, texts  # every window labelled once, on one screen
+    kill = next(b for b in labels if b["text"] == 'kill ["n2"]')
+    tip = browser.evaluate(f"""(() => {{
+        document.getElementById('cv').dispatchEvent(new MouseEvent('mousemove', {{clientX: {kill['x'] + 3},
+            clientY: {kill['y'] + 4}, bubbles: true}}));
+        const t = document.getElementById('tip'); return t.style.display + '|' + t.textContent; }})()""")
+    assert tip.startswith("block|nemesis: kill") and '"leader_before" "n2"' in tip, tip  # the whole value
+    lane = browser.evaluate("""(() => { const r = document.getElementById('cv').getBoundingClientRect();
+        const t = window.histcheckTimeline.box(0);
+        document.getElementById('cv').dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + 20,
+            clientY: t.y + 8, bubbles: true}));
+        return document.getElementById('tip').textContent; })()""")
+    assert re.match(r"worker \d held processes \d+, \d+", lane), lane  # every process the worker held
     assert not any("{'" in t or "':" in t for t in texts)  # EDN, not Python dict syntax
     browser.screenshot(artifacts / "partition-kill-fit.png")
     state, png = jump_and_look(browser, page, artifacts / "partition-kill-timeline.png")
