@@ -98,6 +98,10 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
                    nil_read=nil_read, partition=partition, engine=engine)
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(history.fs())}")
+    from .run.store import killed_note
+    killed = killed_note(str(path.parent))  # a history from a store whose run was killed says so
+    if killed:
+        result.notes.insert(0, killed)
     written: list[Path] = []
     if out_dir is not None:
         from .report import write_report

@@ -127,6 +127,7 @@ class Runner:
     def run(self) -> Outcome:
         store = Store(self.options.store, self.options.name())
         self.store = store
+        self.errors.extend(store.notes)  # the run latest pointed at was killed: say so
         self._write_test("running")
         with procs.SignalGuard(self.request_stop):
             try:
