@@ -67,6 +67,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "kv": "histcheck.models.kv:KV",
     },
     "checkers": {
+        "list-append": "histcheck.checkers.elle.list_append:ListAppend",
+        "rw-register": "histcheck.checkers.elle.rw_register:RwRegister",
     },
 }
 
