@@ -222,12 +222,15 @@ class ListAppend(TxnChecker):
                 continue
             first_read: dict[Any, tuple] = {}
             touched: set = set()
+            appended: set = set()
             for f, k, v in t.mops:
-                if f == "r" and k not in touched and v is not None:
-                    first_read[k] = v
-                elif f == "append" and k in first_read and k not in touched:
+                if f == "r":
+                    if k not in touched and v is not None:
+                        first_read[k] = v
+                elif k in first_read and k not in appended:
                     v = first_read[k]
                     groups.setdefault((k, v[-1] if v else INIT), []).append((t, v))
+                    appended.add(k)
                 touched.add(k)
         for (k, last), members in groups.items():
             if len(members) > 1:
