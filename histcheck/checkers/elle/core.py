@@ -8,9 +8,11 @@ real-time edges only when a ``-realtime`` one does); what is found decides ``:no
 """
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ...checker.result import UNKNOWN, Anomaly, Result, op_summary
 from ...errors import InputError
@@ -53,6 +55,23 @@ class Options:
                    process=_flag(options, "process"), realtime=_flag(options, "realtime"),
                    timeout_s=timeout_ms / 1000.0,
                    extra={k: _flag(options, k) for k in extra_flags})
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a check runs.
+
+    A check allocates millions of small dicts and tuples that all stay alive until it ends; the collector would
+    walk them over and over for nothing (none forms a cycle to collect).  On a 100,000-transaction history that
+    walking doubled the check's time (benchmarks/elle.py).  Reference counting still frees memory as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _flag(options: dict, name: str) -> bool | None:
@@ -118,6 +137,10 @@ class TxnChecker:
         raise NotImplementedError
 
     def check(self, history: History, **options: Any) -> Result:
+        with _collector_paused():
+            return self._check(history, **options)
+
+    def _check(self, history: History, **options: Any) -> Result:
         started = time.perf_counter()
         opts = Options.parse(options, self.extra_flags)
         plan = Plan.of(opts)

@@ -229,21 +229,25 @@ def add_realtime_edges(graph: DependencyGraph, txns: list) -> None:
     joins it.  Every pair in real-time order is then joined by a path, with at most a few edges per transaction
     (as many as were concurrent).
     """
-    events = []
+    events: list[tuple[float, int, int]] = []       # (position, 1 for an invocation / 0 for a completion, id)
     for t in txns:
-        events.append((t.call.call_pos, t))
+        events.append((t.call.call_pos, 1, t.id))
         if t.status == "ok":
-            events.append((t.call.return_pos, t))
-    events.sort(key=lambda e: e[0])
+            events.append((t.call.return_pos, 0, t.id))
+    events.sort()
     frontier: set[int] = set()
     follows: dict[int, tuple[int, ...]] = {}
-    add = graph.add
-    for pos, t in events:
-        if pos == t.call.call_pos:
+    succ = graph.succ
+    for _, invoked, b in events:
+        if invoked:
             before = tuple(frontier)
             for a in before:
-                add(a, t.id, REALTIME)
-            follows[t.id] = before
+                out = succ.get(a)
+                if out is None:
+                    succ[a] = {b: REALTIME}
+                else:
+                    out[b] = out.get(b, 0) | REALTIME
+            follows[b] = before
         else:
-            frontier.difference_update(follows.pop(t.id))
-            frontier.add(t.id)
+            frontier.difference_update(follows.pop(b))
+            frontier.add(b)

@@ -115,6 +115,7 @@ class ListAppend(TxnChecker):
             if t.status != "ok":
                 continue
             expected: dict[Any, tuple[bool, tuple]] = {}
+            last_append = {k: i for i, (f, k, _) in enumerate(t.mops) if f == "append"}
             for i, (f, k, v) in enumerate(t.mops):
                 if f == "append":
                     known, state = expected.get(k, (False, ()))
@@ -131,8 +132,10 @@ class ListAppend(TxnChecker):
                         an.anomalies.append(Anomaly("internal", ops=[txn_summary(t)], key=to_plain(k), facts={
                             "mop": mop_plain((f, k, v)), "expected": to_plain(state), "prefix-known": known}))
                 expected[k] = (True, v)
+                if last_append.get(k, -1) < i:
+                    continue
                 later = {e for f2, k2, e in t.mops[i + 1:] if f2 == "append" and k2 == k}
-                future = [e for e in v if e in later] if later else ()
+                future = [e for e in v if e in later]
                 if future:
                     an.anomalies.append(Anomaly("future-read", ops=[txn_summary(t)], key=to_plain(k), facts={
                         "mop": mop_plain((f, k, v)), "elements": to_plain(future)}))
@@ -250,26 +253,40 @@ class ListAppend(TxnChecker):
             by_last = readers[k] = {}
             for t, v in rs:
                 by_last.setdefault(v[-1] if v else INIT, []).append(t.id)
-        add = an.graph.add
+        succ = an.graph.succ      # edges are added inline here: this loop runs once per micro-operation
+        no_readers: dict = {}
         for t in vertices:
             tid = t.id
+            ok = t.status == "ok"
             for f, k, v in t.mops:
                 if f == "r":
-                    if v and t.status == "ok":
-                        w = writer.get((k, v[-1] if isinstance(v, tuple) else v))
-                        if w is not None and w.id in in_graph:
-                            add(w.id, tid, WR)
+                    if ok and v:
+                        w = writer.get((k, v[-1] if v.__class__ is tuple else v))
+                        if w is not None and w.id != tid and w.id in in_graph:
+                            out = succ.get(w.id)
+                            if out is None:
+                                succ[w.id] = {tid: WR}
+                            else:
+                                out[tid] = out.get(tid, 0) | WR
                     continue
-                pos = position.get(k)
                 o = order.get(k, ())
-                i = pos.get(v) if pos is not None else None
+                i = position[k].get(v) if o else None
                 if i is None:
                     prev = o[-1] if o else INIT
                 else:
                     prev = o[i - 1] if i > 0 else INIT
                 if prev is not INIT:
                     w = writer.get((k, prev))
-                    if w is not None and w.id in in_graph:
-                        add(w.id, tid, WW)
-                for r in readers.get(k, {}).get(prev, ()):
-                    add(r, tid, RW)
+                    if w is not None and w.id != tid and w.id in in_graph:
+                        out = succ.get(w.id)
+                        if out is None:
+                            succ[w.id] = {tid: WW}
+                        else:
+                            out[tid] = out.get(tid, 0) | WW
+                for r in readers.get(k, no_readers).get(prev, ()):
+                    if r != tid:
+                        out = succ.get(r)
+                        if out is None:
+                            succ[r] = {tid: RW}
+                        else:
+                            out[tid] = out.get(tid, 0) | RW

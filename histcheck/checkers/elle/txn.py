@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from ...errors import HistoryError
 from ...history import Call, History
-from ...values import freeze
+from ...values import Keyword, freeze
 
 TXN_FS = (None, "txn")
 
@@ -74,5 +74,14 @@ def _mops(value: Any, call: Call, source: str | None, allowed: frozenset) -> tup
                                path=source, line=op.line if op is not None else None,
                                expected="[f key value] with f one of " + ", ".join(f":{a}" for a in sorted(allowed)))
         f, k, v = mop
-        out.append((str.__str__(f), freeze(k), freeze(v)))
+        # Parsed histories hold tuples of atoms already; only lists (histories built in Python) need freezing.
+        if k.__class__ not in _ATOMS:
+            k = freeze(k)
+        if v.__class__ is not tuple and v.__class__ not in _ATOMS:
+            v = freeze(v)
+        out.append((_F.get(f) or str.__str__(f), k, v))
     return tuple(out)
+
+
+_ATOMS = frozenset((int, str, Keyword, type(None)))
+_F = {name: name for name in ("append", "r", "w")}
