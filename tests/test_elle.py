@@ -325,3 +325,13 @@ def test_boundary_matches_the_hierarchy():
     assert models.boundary([]) == ([], [])
     assert "G-single-realtime" in models.forbidden_by(["strict-serializable"])
     assert "G2-item" not in models.forbidden_by(["snapshot-isolation"])
+
+
+def test_draw_cycle_writes_a_figure(tmp_path):
+    from histcheck.checkers.elle.figure import draw_cycle
+    bad = txns((0, [(A, "x", 1), (A, "y", 1)]), (1, [(R, "x", ()), (R, "y", (1,))]))
+    (anomaly,) = la(bad).anomalies
+    out = draw_cycle(anomaly, tmp_path / "cycle.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    with pytest.raises(ValueError):
+        draw_cycle(la(sequence([(0, [(A, "x", 1)], "fail")], [(1, [(R, "x", (1,))])])).anomalies[0], out)
