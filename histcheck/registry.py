@@ -43,6 +43,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "counter": "workloads.counter:Counter",
         "bank": "workloads.bank:Bank",
         "append": "workloads.append:Append",
+        "list-append": "workloads.list_append:ListAppend",
     },
     "nemeses": {
         "partition": "nemesis.partition:Partition",
