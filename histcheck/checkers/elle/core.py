@@ -12,7 +12,7 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from ...checker.result import UNKNOWN, Anomaly, Result, op_summary
 from ...errors import InputError
@@ -215,5 +215,3 @@ def txn_summary(t: Txn) -> dict:
 def mop_plain(mop: tuple) -> list:
     return [mop[0], to_plain(mop[1]), to_plain(mop[2])]
 
-
-Explain = Callable[[Txn, Txn, int], dict]

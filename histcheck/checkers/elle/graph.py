@@ -19,8 +19,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
-
 import networkx as nx
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
@@ -78,10 +76,6 @@ class DependencyGraph:
             self.succ[a] = {b: reason}
         else:
             out[b] = out.get(b, 0) | reason
-
-    def add_all(self, pairs: Iterable[tuple[int, int]], reason: int) -> None:
-        for a, b in pairs:
-            self.add(a, b, reason)
 
     def edge_count(self) -> int:
         return sum(len(d) for d in self.succ.values())
