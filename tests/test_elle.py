@@ -335,3 +335,15 @@ def test_draw_cycle_writes_a_figure(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
     with pytest.raises(ValueError):
         draw_cycle(la(sequence([(0, [(A, "x", 1)], "fail")], [(1, [(R, "x", (1,))])])).anomalies[0], out)
+
+
+def test_results_serialise_with_jepsens_keys():
+    import json
+    result = la(elle_gen.generate(300, 10, seed=2, inject=tuple(elle_gen.PATTERNS)))
+    data = json.loads(result.to_json())
+    assert data["valid"] is False and data["checker"] == "list-append"
+    assert set(elle_gen.PATTERNS) <= set(data["anomaly-types"])
+    assert data["not"] == ["read-uncommitted"] and "strict-serializable" in data["also-not"]
+    cycle = next(a for a in data["anomalies"] if a["kind"] == "G1c")
+    assert {s["type"] for s in cycle["facts"]["cycle"]} == {"wr"}
+    assert ":anomaly-types" in result.to_edn()
