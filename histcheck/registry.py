@@ -43,6 +43,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "counter": "workloads.counter:Counter",
         "bank": "workloads.bank:Bank",
         "append": "workloads.append:Append",
+        "list-append": "workloads.list_append:ListAppend",
     },
     "nemeses": {
         "partition": "nemesis.partition:Partition",
@@ -67,6 +68,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "kv": "histcheck.models.kv:KV",
     },
     "checkers": {
+        "list-append": "histcheck.checkers.elle.list_append:ListAppend",
+        "rw-register": "histcheck.checkers.elle.rw_register:RwRegister",
     },
 }
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .base import Workload
 
-NAMES = ("register", "multi-register", "set", "counter", "bank", "append")
+NAMES = ("register", "multi-register", "set", "counter", "bank", "append", "list-append")
 
 
 def get(name: str, options: dict[str, Any] | None = None) -> Workload:
@@ -25,6 +25,8 @@ def get(name: str, options: dict[str, Any] | None = None) -> Workload:
         from .bank import Bank as cls
     elif name == "append":
         from .append import Append as cls
+    elif name == "list-append":
+        from .list_append import ListAppend as cls
     else:
         from histcheck.errors import InputError
         raise InputError(f"unknown workload {name!r}", expected="one of " + ", ".join(NAMES))

@@ -16,7 +16,7 @@ import click
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InputError
 
-WORKLOADS = ("register", "multi-register", "set", "counter", "bank", "append")
+WORKLOADS = ("register", "multi-register", "set", "counter", "bank", "append", "list-append")
 
 
 class Progress:

@@ -1,0 +1,1 @@
+"""Checkers: what judges a history (linearizability, sets, counters, banks, Elle's transactional anomalies)."""
