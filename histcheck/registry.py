@@ -67,6 +67,16 @@ BUILTINS: dict[str, dict[str, str]] = {
         "kv": "histcheck.models.kv:KV",
     },
     "checkers": {
+        "linearizable": "histcheck.checkers.linearizable:Linearizable",
+        "set": "histcheck.checkers.set:SetChecker",
+        "set-full": "histcheck.checkers.set_full:SetFull",
+        "counter": "histcheck.checkers.counter:Counter",
+        "bank": "histcheck.checkers.bank:Bank",
+        "long-fork": "histcheck.checkers.long_fork:LongFork",
+        "unique-ids": "histcheck.checkers.unique_ids:UniqueIds",
+        "queue": "histcheck.checkers.queue:Queue",
+        "total-queue": "histcheck.checkers.queue:TotalQueue",
+        "append": "workloads.append:AppendChecker",
     },
 }
 
