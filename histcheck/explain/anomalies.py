@@ -14,7 +14,7 @@ import importlib
 from typing import Any, Callable
 
 from ..values import show
-from .sentences import describe
+from .sentences import action, describe, span
 
 Explainer = Callable[[Any], list[str]]
 ELLE_EXPLAINERS = "histcheck.checkers.elle.explain"
@@ -26,7 +26,13 @@ def _op(a: Any, i: int = 0) -> dict | None:
 
 
 def _who(op: dict | None) -> str:
-    return describe(op) if op else "an operation not in the file"
+    """``process 3's add 17 (invoked at index 87, ok at index 88)``; ``the read of ... (index 3)`` when the file
+    names no process."""
+    if not op:
+        return "an operation not in the file"
+    if op.get("process") is None:
+        return f"the {action(op)} ({span(op)})"
+    return describe(op)
 
 
 def lost(a: Any) -> list[str]:
