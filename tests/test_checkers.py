@@ -333,3 +333,27 @@ def test_every_builtin_kind_has_an_explainer() -> None:
     for kind in ("lost", "unexpected", "duplicated", "stale", "out-of-bounds", "wrong-total", "negative-value",
                  "unexpected-key", "nil-balance", "long-fork", "linearizability"):
         assert kind in EXPLAINERS
+
+
+# -- the workloads are judged through the registry -------------------------------------------------------------
+
+def test_workloads_name_their_checkers() -> None:
+    from workloads.bank import Bank
+    from workloads.counter import Counter
+    from workloads.register import Register
+    from workloads.set import SetWorkload
+    assert SetWorkload().check(set_history([1, 3])).details["lost"] == [2]
+    assert Counter().check(counter_history(7)).checker == "counter"
+    bank = Bank({"accounts": 2, "total": 100})
+    assert bank.check(bank_history({0: 50, 1: 50})).valid is True
+    assert bank.check(bank_history({0: 60, 1: 60})).valid is False       # the run's total, not the first read's
+    assert bank.describe()["checker-options"] == {"accounts": [0, 1], "total": 100}
+    register = Register().check(events(*call(0, "write", 1), *call(1, "read", None, 1)))
+    assert register.valid is True and register.checker == "linearizable" and register.model == "cas-register"
+
+
+def test_models_are_read_from_the_registry() -> None:
+    from histcheck import registry
+    from histcheck.models import MODELS
+    assert list(MODELS) == registry.names("models")
+    assert MODELS["set"] is registry.get("models", "set")

@@ -83,9 +83,9 @@ def stale(a: Any) -> list[str]:
 
 def out_of_bounds(a: Any) -> list[str]:
     f = a.facts
-    return [f"{_capital(_who(_op(a)))} returned {show(f['value'])}, but the counter could only be between "
-            f"{f['lower']} (the adds acknowledged before the read was invoked) and {f['upper']} (every add "
-            f"invoked before it completed, failed ones excepted)."]
+    return [f"{_capital(_who(_op(a)))} is out of bounds: the counter could only be between {f['lower']} (the "
+            f"adds acknowledged before the read was invoked) and {f['upper']} (every add invoked before it "
+            f"completed, failed ones excepted), not {show(f['value'])}."]
 
 
 def wrong_total(a: Any) -> list[str]:
