@@ -90,9 +90,20 @@ class SetChecker:
                    "unexpected": unexpected_list, "recovered": sorted_elements(recovered)}
         notes = [f"{len(acknowledged)} acknowledged adds, {len(read)} elements in the final read at index "
                  f"{final.index}: lost {len(lost)}, unexpected {len(unexpected)}, recovered {len(recovered)}"]
-        notes += capped(lost, unexpected)
+        notes += capped(lost, unexpected) + shape_notes(attempts, read)
         return Result(not lost and not unexpected, self.name, ops=ops, analyzer=self.name, checker=self.name,
                       anomalies=anomalies, details=details, notes=notes)
+
+
+def shape_notes(attempted: Any, read: Any) -> list[str]:
+    """A note when every element added is a ``[k v]`` pair but the reads hold none: the history may be of
+    independent keys, which a plain set checker compares as whole pairs (so every pair is lost)."""
+    attempted, read = list(attempted), list(read)
+    if attempted and read and all(isinstance(e, tuple) and len(e) == 2 for e in attempted) \
+            and not any(isinstance(e, tuple) for e in read):
+        return ["every element added is a [k v] pair but no read returns pairs: elements are compared whole, "
+                "as Jepsen does, so none of the pairs is found in the reads"]
+    return []
 
 
 def capped(*groups: set) -> list[str]:

@@ -26,7 +26,7 @@ from ..checker.result import UNKNOWN, Anomaly, Result
 from ..history import Call, History
 from ..values import freeze
 from .base import BOOLEAN, anomaly_ops, choice_option, client_invocations, take_options
-from .set import LIMIT, read_elements, sorted_elements
+from .set import LIMIT, read_elements, shape_notes, sorted_elements
 
 QUANTILES = (0, 0.5, 0.95, 0.99, 1)
 WORST = 8
@@ -124,6 +124,7 @@ class SetFull:
                       for e, (n, call) in list(duplicated.items())[:LIMIT]]
         notes = [f"{len(elements)} elements attempted, {reads} reads: stable {len(by_outcome['stable'])}, "
                  f"lost {len(lost)}, never read {len(by_outcome['never-read'])}, stale {len(stale)}"]
+        notes += shape_notes(elements, unexpected) if unexpected else []
         cause = message = None
         if valid == UNKNOWN:
             cause = "no-stable-element"

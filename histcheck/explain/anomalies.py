@@ -41,7 +41,7 @@ def lost(a: Any) -> list[str]:
     if "last_absent_index" in f:           # set-full: judged over every read
         seen = (f"the last read to show it was invoked at index {f['last_present_index']}"
                 if f.get("last_present_index") is not None else "no read ever showed it")
-        latency = f.get("lost-latency")
+        latency = f.get("lost-latency") if f.get("last_present_index") is not None else None
         return [f"Element {element} was added by {_who(add)}, so it was known from index {f.get('known_index')}; "
                 f"{seen}, and the read invoked at index {f['last_absent_index']} and every later one miss it: "
                 f"lost" + (f" {latency} ms after it was known." if latency is not None else ".")]
