@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
+from .registry import BUILTINS
 
 FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "porcupine-kv"]
 
@@ -59,7 +60,7 @@ def main() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--checker", "checker_names", multiple=True, metavar="NAME",
               help="Checker to judge with, repeatable (Jepsen's compose): "
-                   + ", ".join(__import__("histcheck.registry").registry.BUILTINS["checkers"])
+                   + ", ".join(BUILTINS["checkers"])
                    + ", or a plugin's; inferred from the operations if omitted.")
 @click.option("--checker-option", "checker_options", multiple=True, metavar="KEY=VALUE",
               help="An option of the checker (group-size=3, negative-balances=allowed); NAME:KEY=VALUE gives it "

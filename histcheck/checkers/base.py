@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..checker.result import UNKNOWN, Anomaly, Result, op_summary
+from ..checker.result import UNKNOWN, Result, op_summary
 from ..errors import InputError
 from ..history import History, Op
 
