@@ -138,18 +138,19 @@ def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_te
     note = None
     if not names and model_name is None:
         guess = infer(history, fs)
-        if guess is None:
-            return None
-        names, note = (guess.checker,), guess.note()
-    if names == ("linearizable",) or not names:
+        if guess is not None:
+            names, note = (guess.checker,), guess.note()
+    if not names or names == ("linearizable",):
         if option_texts:
             raise InputError("the linearizable checker takes --model, --init and the search options, not "
                              "--checker-option", expected="--model NAME")
         return None
-    if model_name is not None or init_text is not None:
-        raise InputError("--model and --init belong to the linearizable checker",
-                         expected="--checker linearizable, or no --model")
     options = _checker_options(option_texts, names)
+    if model_name is not None or init_text is not None:
+        if "linearizable" not in options:
+            raise InputError("--model and --init belong to the linearizable checker",
+                             expected="--checker linearizable beside the others, or no --model")
+        options["linearizable"].update({k: v for k, v in (("model", model_name), ("init", init_text)) if v})
     results = {name: check(history, get(name), **options[name]) for name in dict.fromkeys(names)}
     result = results[names[0]] if len(results) == 1 else merged_result(results, sum(r.seconds for r in
                                                                                    results.values()))

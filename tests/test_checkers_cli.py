@@ -120,3 +120,20 @@ def test_linearizability_analysis_imports_no_other_checker() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('histcheck.checkers.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(loaded) == ["histcheck.checkers.base", "histcheck.checkers.linearizable"]
+
+
+def test_checker_options_on_a_linearizability_history_are_refused() -> None:
+    out = run("analyze", "--checker-option", "total=3", str(REPO / "examples" / "stale-read.edn"))
+    assert out.exit_code == 254 and "not --checker-option" in out.output
+
+
+def test_linearizable_composes_with_another_checker_and_takes_the_model(tmp_path: Path) -> None:
+    path = tmp_path / "h.edn"
+    path.write_text("{:type :invoke, :process 0, :f :write, :value 1}\n{:type :ok, :process 0, :f :write, :value 1}\n"
+                    "{:type :invoke, :process 1, :f :read, :value nil}\n{:type :ok, :process 1, :f :read, "
+                    ":value 0}\n")
+    out = run("analyze", "--json", "--checker", "linearizable", "--checker", "unique-ids", "--model", "register",
+              "--init", "0", str(path))
+    data = json.loads(out.output)
+    assert out.exit_code == 1 and data["linearizable"]["valid"] is False and data["unique-ids"]["valid"] is True
+    assert data["linearizable"]["model"] == "register" and "linearizability" in data["anomaly-types"]
