@@ -226,11 +226,16 @@ def infer(history: History, fs: Iterable[str] | None = None) -> Inference | None
 
     The rules, first match wins: transactions of ``[:append k v]``/``[:r k v]`` micro-ops are list-append, of
     ``[:r k v]``/``[:w k v]`` rw-register, and reads of micro-ops by ``:f :read`` long-fork; ``transfer`` with
-    ``read`` (or reads only, of maps of numbers) is bank; ``generate`` is unique-ids; ``enqueue``/``dequeue`` with ``drain`` is total-queue; ``add``
-    with reads of a collection is set (one read) or set-full (several); ``add`` with reads of a number, or adds
-    of repeated numbers and no read, is counter.  Everything else is left to the linearizability models.
+    ``read`` (or reads only, of maps of numbers) is bank; ``generate`` is unique-ids; ``enqueue``/``dequeue``
+    with ``drain`` is total-queue; ``add`` with reads of a collection is set (one read) or set-full (several);
+    ``add`` with reads of a number, or adds of repeated numbers and no read, is counter; ``append`` and ``read``
+    of ``[k v]`` is the append workload's checker.  Everything else is left to the linearizability models.
+    ``fs`` is ``history.fs()`` when the caller has it (one pass over the history, not two); values are looked
+    at in the first ``SAMPLE`` operations only.
     """
-    fs = frozenset(str(op.f) for op in history.ops if op.is_client or op.process is None)
+    fs = frozenset(history.fs() if fs is None else fs)
+    if not fs:                              # only operations without a process (elle-cli's completed reads)
+        fs = frozenset(str(op.f) for op in history.ops if op.process is None)
     micro = _micro_ops(history)
     if micro is not None:
         mop_fs, carriers = micro
