@@ -95,7 +95,9 @@ def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[s
     history = load(path, format=fmt)
     fs = history.fs()
     if checker_names or checker_options or model_name is None:
-        verdict = _judge(path, history, fs, checker_names, checker_options, model_name, init_text, as_json, out_dir)
+        search = {"model": model_name, "init": init_text, "time-limit": time_limit, "memory-limit": memory_limit,
+                  "nil-read": nil_read, "partition": partition, "engine": engine}
+        verdict = _judge(path, history, fs, checker_names, checker_options, search, as_json, out_dir)
         if verdict is not None:
             return verdict
     inferred = False
@@ -131,9 +133,11 @@ def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[s
 
 
 def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_texts: tuple[str, ...],
-           model_name: str | None, init_text: str | None, as_json: bool, out_dir: Path | None) -> int | None:
+           search: dict[str, Any], as_json: bool, out_dir: Path | None) -> int | None:
     """Judge with the checkers named (or the one the operations call for); None leaves the history to the
-    linearizability path above (no checker named and none inferred, or only ``linearizable``)."""
+    linearizability path above (no checker named and none inferred, or only ``linearizable``).  ``search`` holds
+    the linearizability options (``--model``, ``--init``, ``--time-limit``, ...) for a composed ``linearizable``."""
+    model_name, init_text = search["model"], search["init"]
     from .checkers.base import check, get, infer, merged_result
     note = None
     if not names and model_name is None:
@@ -150,7 +154,8 @@ def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_te
         if "linearizable" not in options:
             raise InputError("--model and --init belong to the linearizable checker",
                              expected="--checker linearizable beside the others, or no --model")
-        options["linearizable"].update({k: v for k, v in (("model", model_name), ("init", init_text)) if v})
+    if "linearizable" in options:
+        options["linearizable"].update({k: v for k, v in search.items() if v is not None})
     results = {name: check(history, get(name), **options[name]) for name in dict.fromkeys(names)}
     result = results[names[0]] if len(results) == 1 else merged_result(results, sum(r.seconds for r in
                                                                                    results.values()))
