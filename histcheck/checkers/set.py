@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checker.result import UNKNOWN, Anomaly, Result
+from ..checker.result import UNKNOWN, Anomaly, Result, op_summary
 from ..errors import InputError
 from ..history import Call, History
 from ..values import freeze
-from .base import anomaly_ops, client_invocations, take_options
+from .base import client_invocations, take_options
 
 LIMIT = 50          # anomalies listed per kind; the details keep every element
 
@@ -31,6 +31,20 @@ def sorted_elements(elements: Any) -> list:
         return sorted(items)
     except TypeError:
         return sorted(items, key=repr)
+
+
+def element_ops(*calls: Call | None) -> list[dict]:
+    """The operations of an anomaly, reads without their elements (a read of the whole set, repeated in every
+    anomaly, would make results.json as long as the set times the anomalies): ``elements`` counts them."""
+    out = []
+    for call in calls:
+        if call is None:
+            continue
+        summary = op_summary(call)
+        if call.f == "read" and isinstance(summary.get("value"), list):
+            summary["elements"] = len(summary.pop("value"))
+        out.append(summary)
+    return out
 
 
 def read_elements(call: Call, path: str | None, checker: str) -> list:
@@ -79,10 +93,10 @@ class SetChecker:
         lost = set(acknowledged) - read
         recovered = ok - set(acknowledged)
         lost_list, unexpected_list = sorted_elements(lost), sorted_elements(unexpected)
-        anomalies = [Anomaly("lost", anomaly_ops(acknowledged[e], final),
+        anomalies = [Anomaly("lost", element_ops(acknowledged[e], final),
                              {"element": e, "read_index": final.index, "add_index": acknowledged[e].index})
                      for e in lost_list[:LIMIT]]
-        anomalies += [Anomaly("unexpected", anomaly_ops(final), {"element": e, "read_index": final.index})
+        anomalies += [Anomaly("unexpected", element_ops(final), {"element": e, "read_index": final.index})
                       for e in unexpected_list[:LIMIT]]
         details = {"attempt-count": len(attempts), "acknowledged-count": len(acknowledged), "ok-count": len(ok),
                    "lost-count": len(lost), "recovered-count": len(recovered),

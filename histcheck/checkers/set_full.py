@@ -25,8 +25,8 @@ from typing import Any
 from ..checker.result import UNKNOWN, Anomaly, Result
 from ..history import Call, History
 from ..values import freeze
-from .base import BOOLEAN, anomaly_ops, choice_option, client_invocations, take_options
-from .set import LIMIT, read_elements, shape_notes, sorted_elements
+from .base import BOOLEAN, choice_option, client_invocations, take_options
+from .set import LIMIT, element_ops, read_elements, shape_notes, sorted_elements
 
 QUANTILES = (0, 0.5, 0.95, 0.99, 1)
 WORST = 8
@@ -118,9 +118,9 @@ class SetFull:
         anomalies = [self._lost(e) for e in _by_element(lost)[:LIMIT]]
         if linearizable:
             anomalies += [self._stale(e) for e in _by_element(stale)[:LIMIT]]
-        anomalies += [Anomaly("unexpected", anomaly_ops(call), {"element": e, "read_index": call.index})
+        anomalies += [Anomaly("unexpected", element_ops(call), {"element": e, "read_index": call.index})
                       for e, call in sorted(unexpected.items(), key=lambda kv: kv[1].call_pos)[:LIMIT]]
-        anomalies += [Anomaly("duplicated", anomaly_ops(call), {"element": e, "times": n, "read_index": call.index})
+        anomalies += [Anomaly("duplicated", element_ops(call), {"element": e, "times": n, "read_index": call.index})
                       for e, (n, call) in list(duplicated.items())[:LIMIT]]
         notes = [f"{len(elements)} elements attempted, {reads} reads: stable {len(by_outcome['stable'])}, "
                  f"lost {len(lost)}, never read {len(by_outcome['never-read'])}, stale {len(stale)}"]
@@ -213,12 +213,12 @@ class SetFull:
     @staticmethod
     def _describe(e: Element) -> dict:
         return {"element": e.element, "outcome": e.outcome(), "stable-latency": e.latency(e.last_absent),
-                "known": anomaly_ops(e.known_call)[0] if e.known_call else None,
-                "last-absent": anomaly_ops(e.last_absent.call)[0] if e.last_absent else None}
+                "known": element_ops(e.known_call)[0] if e.known_call else None,
+                "last-absent": element_ops(e.last_absent.call)[0] if e.last_absent else None}
 
     @staticmethod
     def _lost(e: Element) -> Anomaly:
-        return Anomaly("lost", anomaly_ops(e.add, e.last_present and e.last_present.call, e.last_absent.call),
+        return Anomaly("lost", element_ops(e.add, e.last_present and e.last_present.call, e.last_absent.call),
                        {"element": e.element, "known_index": e.known_call.index if e.known_call else None,
                         "last_present_index": e.last_present.call.invoke.index if e.last_present else None,
                         "last_absent_index": e.last_absent.call.invoke.index,
@@ -226,7 +226,7 @@ class SetFull:
 
     @staticmethod
     def _stale(e: Element) -> Anomaly:
-        return Anomaly("stale", anomaly_ops(e.known_call, e.last_absent.call),
+        return Anomaly("stale", element_ops(e.known_call, e.last_absent.call),
                        {"element": e.element, "known_index": e.known_call.index if e.known_call else None,
                         "last_absent_index": e.last_absent.call.invoke.index,
                         "stable-latency": e.latency(e.last_absent)})

@@ -14,7 +14,7 @@ import importlib
 from typing import Any, Callable
 
 from ..values import show
-from .sentences import action, describe, span
+from .sentences import action, span
 
 Explainer = Callable[[Any], list[str]]
 ELLE_EXPLAINERS = "histcheck.checkers.elle.explain"
@@ -30,9 +30,10 @@ def _who(op: dict | None) -> str:
     names no process."""
     if not op:
         return "an operation not in the file"
+    what = action(op) if "elements" not in op else f"{op.get('f')} of {op['elements']} elements"
     if op.get("process") is None:
-        return f"the {action(op)} ({span(op)})"
-    return describe(op)
+        return f"the {what} ({span(op)})"
+    return f"process {show(op.get('process'))}'s {what} ({span(op)})"
 
 
 def lost(a: Any) -> list[str]:
