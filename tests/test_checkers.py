@@ -357,3 +357,11 @@ def test_models_are_read_from_the_registry() -> None:
     from histcheck.models import MODELS
     assert list(MODELS) == registry.names("models")
     assert MODELS["set"] is registry.get("models", "set")
+
+
+def test_checkers_that_need_no_process_judge_ops_without_one() -> None:
+    h = processless(("invoke", "enqueue", 1), ("ok", "enqueue", 1), ("ok", "dequeue", 1), ("ok", "generate", 7),
+                    ("ok", "read", {0: 3}))
+    assert check(h, "total-queue").details["ok-count"] == 1
+    assert check(h, "unique-ids").details["acknowledged-count"] == 1
+    assert check(h, "bank").details["read-count"] == 1

@@ -31,7 +31,7 @@ def dequeued(history: History) -> list[tuple[Op, Any]]:
     """Every value taken out, in order: ok dequeues (an empty one, value nil, takes nothing) and ok drains."""
     out = []
     for op in history.ops:
-        if not op.is_client or op.type == "invoke":
+        if not (op.is_client or op.process is None) or op.type == "invoke":
             continue
         if op.f == "dequeue" and op.type == "ok" and op.value is not None:
             out.append((op, freeze(op.value)))
