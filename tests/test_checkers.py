@@ -365,3 +365,8 @@ def test_checkers_that_need_no_process_judge_ops_without_one() -> None:
     assert check(h, "total-queue").details["ok-count"] == 1
     assert check(h, "unique-ids").details["acknowledged-count"] == 1
     assert check(h, "bank").details["read-count"] == 1
+
+
+def test_bank_balances_that_are_not_numbers_are_bad_input() -> None:
+    with pytest.raises(InputError, match="not a number"):
+        check(bank_history({0: "ten", 1: 5}), "bank")

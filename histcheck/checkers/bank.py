@@ -43,7 +43,12 @@ def balances(op: Op) -> dict[Any, Any]:
     if not isinstance(op.value, dict):
         raise InputError(f"the bank checker needs reads of a map of balances, not {show(op.value)}",
                          line=op.line, expected="a read like {:f :read, :value {0 10, 1 90}}")
-    return {account(k): v for k, v in op.value.items()}
+    out = {account(k): v for k, v in op.value.items()}
+    for k, v in out.items():
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise InputError(f"the balance of account {show(k)} in this read is {show(v)}, not a number",
+                             line=op.line, expected="balances that are numbers (or nil)")
+    return out
 
 
 class Bank:
