@@ -312,6 +312,9 @@ def test_compose_keeps_every_sub_result() -> None:
     (events(*call(0, "txn", (("append", 1, 2), ("r", 1, None)), (("append", 1, 2), ("r", 1, (2,))))),
      "list-append"),
     (events(*call(0, "txn", (("w", 1, 2),))), "rw-register"),
+    (events(*call(0, "txn", (("w", 1, 2), ("r", 2, None)), (("w", 1, 2), ("r", 2, 3)))), "rw-register"),
+    (events(*call(0, "txn", (("w", 1, 1),)), *call(1, "txn", R3, (("r", 0, None), ("r", 1, 1), ("r", 2, None))),
+            *call(0, "txn", (("w", 2, 1),))), "long-fork"),
     (events(*call(0, "append", (0, 1)), *call(1, "read", (0, None), (0, (1,)))), "append"),
 ])
 def test_inference_from_the_operations(history: History, name: str) -> None:

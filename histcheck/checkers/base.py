@@ -225,7 +225,8 @@ def infer(history: History, fs: Iterable[str] | None = None) -> Inference | None
     """The checker the operations call for, or None when nothing but the linearizability models could fit.
 
     The rules, first match wins: transactions of ``[:append k v]``/``[:r k v]`` micro-ops are list-append, of
-    ``[:r k v]``/``[:w k v]`` rw-register, and reads of micro-ops by ``:f :read`` long-fork; ``transfer`` with
+    ``[:r k v]``/``[:w k v]`` rw-register, and reads of micro-ops by ``:f :read`` (or
+    transactions that only write one key each, once, or read groups of keys) long-fork; ``transfer`` with
     ``read`` (or reads only, of maps of numbers) is bank; ``generate`` is unique-ids; ``enqueue``/``dequeue``
     with ``drain`` is total-queue; ``add`` with reads of a collection is set (one read) or set-full (several);
     ``add`` with reads of a number, or adds of repeated numbers and no read, is counter; ``append`` and ``read``
@@ -236,13 +237,15 @@ def infer(history: History, fs: Iterable[str] | None = None) -> Inference | None
     fs = frozenset(history.fs() if fs is None else fs)
     if not fs:                              # only operations without a process (elle-cli's completed reads)
         fs = frozenset(str(op.f) for op in history.ops if op.process is None)
-    micro = _micro_ops(history)
-    if micro is not None:
-        mop_fs, carriers = micro
-        if carriers <= {"read", "write"}:
+    txns = _micro_ops(history)
+    if txns is not None:
+        if txns.carriers <= {"read", "write"}:
             return Inference("long-fork", "operations :read and :write carry [:r k v]/[:w k v] micro-ops")
-        if "append" in mop_fs:
+        if "append" in txns.mop_fs:
             return Inference("list-append", "transactions of :append and :r micro-ops")
+        if txns.long_fork():
+            return Inference("long-fork", "transactions that each write one key once or read a group of keys "
+                                          "(Jepsen's long-fork workload)")
         return Inference("rw-register", "transactions of :r and :w micro-ops")
     if fs == {"transfer", "read"} or fs == {"transfer"}:
         return Inference("bank", "operations transfer and read")
@@ -261,10 +264,38 @@ def infer(history: History, fs: Iterable[str] | None = None) -> Inference | None
     return None
 
 
-def _micro_ops(history: History) -> tuple[frozenset, frozenset] | None:
-    """The micro-op names and the ``:f`` values carrying them, when the first valued ops are transactions."""
-    mop_fs: set = set()
-    carriers: set = set()
+@dataclass
+class _Txns:
+    """What the first valued operations say about transactions (micro-op names, the ``:f`` carrying them, and
+    whether they look like Jepsen's long-fork workload: single writes of distinct keys, reads of groups)."""
+
+    mop_fs: set = field(default_factory=set)
+    carriers: set = field(default_factory=set)
+    written: set = field(default_factory=set)
+    long_fork_shape: bool = True
+    group_reads: bool = False
+
+    def add(self, f: Any, value: Any, invoke: bool) -> None:
+        self.mop_fs.update(str(m[0]) for m in value)
+        self.carriers.add("txn" if f is None else str(f))
+        if len(value) == 1 and str(value[0][0]) == "w":
+            key = repr(value[0][1])
+            if invoke and key in self.written:
+                self.long_fork_shape = False
+            self.written.add(key)
+        elif all(str(m[0]) == "r" for m in value):
+            self.group_reads = self.group_reads or len(value) > 1
+        else:
+            self.long_fork_shape = False
+
+    def long_fork(self) -> bool:
+        return self.carriers <= {"read", "write"} or (self.long_fork_shape and self.group_reads
+                                                       and bool(self.written))
+
+
+def _micro_ops(history: History) -> _Txns | None:
+    """The first valued operations' transactions, when they are transactions."""
+    txns = _Txns()
     seen = 0
     for op in history.ops:
         if op.value is None or not (op.is_client or op.process is None):
@@ -277,9 +308,8 @@ def _micro_ops(history: History) -> tuple[frozenset, frozenset] | None:
             if op.f in ("txn", None):
                 return None
             continue
-        mop_fs.update(str(m[0]) for m in value)
-        carriers.add("txn" if op.f is None else str(op.f))
-    return (frozenset(mop_fs), frozenset(carriers)) if mop_fs else None
+        txns.add(op.f, value, op.type == "invoke")
+    return txns if txns.mop_fs else None
 
 
 def _is_mop(m: Any) -> bool:
