@@ -3,8 +3,9 @@
 ``linearizable`` runs histcheck's WGL search (``histcheck.checker.check``) against a model, and adds to an invalid
 result its one anomaly, kind ``linearizability``, beside the ``Failure`` the renderers draw: the operation that
 cannot be linearized and the last ``:ok`` one before it.  Options (hyphens or underscores): ``model`` (a model
-name; inferred from the operations when absent), ``init`` (an EDN literal, or a value from the API),
-``time-limit`` (seconds), ``memory-limit`` (MiB), ``nil-read``, ``partition``, ``engine``.
+name; inferred from the operations when absent), ``init`` (a string is read as an EDN literal, as ``--init`` is:
+``"0"``, ``"nil"``, ``'""'`` for the empty string; any other value is used as it is), ``time-limit`` (seconds),
+``memory-limit`` (MiB), ``nil-read``, ``partition``, ``engine``.
 """
 from __future__ import annotations
 
