@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
+from .registry import BUILTINS
 
 FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "porcupine-kv"]
 
@@ -57,6 +58,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--checker", "checker_names", multiple=True, metavar="NAME",
+              help="Checker to judge with, repeatable (Jepsen's compose): "
+                   + ", ".join(BUILTINS["checkers"])
+                   + ", or a plugin's; inferred from the operations if omitted.")
+@click.option("--checker-option", "checker_options", multiple=True, metavar="KEY=VALUE",
+              help="An option of the checker (group-size=3, negative-balances=allowed); NAME:KEY=VALUE gives it "
+                   "to one of several checkers.")
 @click.option("--model", "model_name", default=None,
               help="Model to check against (see `histcheck models`); inferred from the operations if omitted.")
 @click.option("--init", "init_text", default=None, help="Initial value as an EDN literal: 0, nil, {:x 0 :y 0}.")
@@ -74,10 +82,10 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
-def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
-            memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
-            out_dir: Path | None) -> int:
-    """Check the history in PATH for linearizability."""
+def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[str, ...], model_name: str | None,
+            init_text: str | None, fmt: str, time_limit: float | None, memory_limit: int, nil_read: str,
+            partition: bool, engine: str, as_json: bool, out_dir: Path | None) -> int:
+    """Check the history in PATH: for linearizability, or with the checkers named by --checker."""
     from . import check, load
     from .checker import DEFAULT
     from .models import get as get_model, infer
@@ -85,9 +93,16 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
     if not path.exists():
         raise InputError("no such file", path=str(path), expected="a history file")
     history = load(path, format=fmt)
+    fs = history.fs()
+    if checker_names or checker_options or model_name is None:
+        search = {"model": model_name, "init": init_text, "time-limit": time_limit, "memory-limit": memory_limit,
+                  "nil-read": nil_read, "partition": partition, "engine": engine}
+        verdict = _judge(path, history, fs, checker_names, checker_options, search, as_json, out_dir)
+        if verdict is not None:
+            return verdict
     inferred = False
     if model_name is None:
-        model_name = infer(history.fs())
+        model_name = infer(fs)
         if model_name is None:
             raise InputError(f"cannot infer a model from the operations {', '.join(history.fs()) or '(none)'}",
                              path=str(path), expected="--model NAME (see `histcheck models`)")
@@ -97,11 +112,14 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
     result = check(history, model=model, init=init, time_limit=time_limit, memory_limit=memory_limit << 20,
                    nil_read=nil_read, partition=partition, engine=engine)
     if inferred:
-        result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(history.fs())}")
+        result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(fs)}")
     from .run.store import killed_note
     killed = killed_note(str(path.parent))  # a history from a store whose run was killed says so
     if killed:
         result.notes.insert(0, killed)
+    if result.failure is not None:
+        from .checkers.linearizable import linearizability_anomaly
+        result.anomalies.append(linearizability_anomaly(result))
     written: list[Path] = []
     if out_dir is not None:
         from .report import write_report
@@ -116,6 +134,74 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
     else:
         _print_summary(path, history, result, written)
     return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+
+
+def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_texts: tuple[str, ...],
+           search: dict[str, Any], as_json: bool, out_dir: Path | None) -> int | None:
+    """Judge with the checkers named (or the one the operations call for); None leaves the history to the
+    linearizability path above (no checker named and none inferred, or only ``linearizable``).  ``search`` holds
+    the linearizability options (``--model``, ``--init``, ``--time-limit``, ...) for a composed ``linearizable``."""
+    model_name, init_text = search["model"], search["init"]
+    from .checkers.base import check, get, infer, merged_result
+    note = None
+    if not names and model_name is None:
+        guess = infer(history, fs)
+        if guess is not None:
+            names, note = (guess.checker,), guess.note()
+    if not names or names == ("linearizable",):
+        if option_texts:
+            raise InputError("the linearizable checker takes --model, --init and the search options, not "
+                             "--checker-option", expected="--model NAME")
+        return None
+    options = _checker_options(option_texts, names)
+    if model_name is not None or init_text is not None:
+        if "linearizable" not in options:
+            raise InputError("--model and --init belong to the linearizable checker",
+                             expected="--checker linearizable beside the others, or no --model")
+    if "linearizable" in options:
+        options["linearizable"].update({k: v for k, v in search.items() if v is not None})
+    results = {name: check(history, get(name), **options[name]) for name in dict.fromkeys(names)}
+    result = results[names[0]] if len(results) == 1 else merged_result(results, sum(r.seconds for r in
+                                                                                   results.values()))
+    if note:
+        result.notes.insert(0, note)
+    written: list[Path] = []
+    if out_dir is not None:
+        from .checkers.report import write
+        written = write(out_dir, history, result)
+    if as_json:
+        data = result.to_dict()
+        data = {"valid": data.pop("valid"), "valid?": result.valid, **data, "file": str(path),
+                "format": history.format}
+        click.echo(json.dumps(data, default=str))
+    else:
+        from .explain.anomalies import explain_result
+        counts = history.summary()
+        click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} "
+                   f"info), format {history.format}")
+        for line in result.notes:
+            click.echo(f"  note: {line}")
+        for line in explain_result(result):
+            click.echo(line)
+        for p in written:
+            click.echo(f"  wrote {p}")
+    return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+
+
+def _checker_options(texts: tuple[str, ...], names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """``KEY=VALUE`` for every checker named, ``NAME:KEY=VALUE`` for one."""
+    options: dict[str, dict[str, str]] = {name: {} for name in names}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise InputError(f"--checker-option {text!r} is not KEY=VALUE", expected="e.g. group-size=3")
+        target, colon, key = key.rpartition(":") if ":" in key else ("", "", key)
+        if colon and target not in options:
+            raise InputError(f"--checker-option {text!r} names checker {target!r}, which is not checking",
+                             expected="one of " + ", ".join(names))
+        for name in ([target] if colon else names):
+            options[name][key.strip()] = value.strip()
+    return options
 
 
 def _parse_init(text: str) -> Any:

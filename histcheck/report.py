@@ -105,7 +105,7 @@ def checked_with(result: Any, model: Any, init: Any, options: dict) -> dict:
         command += ["--nil-read", str(nil_read)]
     if options.get("partition") is False:
         command.append("--no-partition")
-    return {"checker": getattr(result, "checker", None) or "linearizability",
+    return {"checker": result.checker,
             "analyzer": getattr(result, "analyzer", None), "model": str(name), "init": to_plain(init),
             "init_edn": show(init), "nil_read": nil_read, "partition": options.get("partition", True),
             "recheck": " ".join(shlex.quote(part) for part in command)}

@@ -43,7 +43,7 @@ def test_recheck_command_in_the_docs_says_invalid_for_cas_failure_analysed_witho
     assert header[2] == ";; re-check: histcheck analyze counterexample.edn --model cas-register --init nil"
     used = json.loads((out / "results.json").read_text())["checked_with"]
     assert (used["model"], used["init"], used["init_edn"], used["checker"]) == ("cas-register", None, "nil",
-                                                                                 "linearizability")
+                                                                                 "linearizable")
     command = documented_recheck().replace("DIR", str(out))
     again = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=cli_env(), cwd=tmp_path)
     assert again.returncode == 1, again.stdout + again.stderr

@@ -291,15 +291,10 @@ class Runner:
 
     def _report(self, result: Result) -> None:
         """The analyze outputs (explanation, timeline, figures) beside the history, as ``analyze --out`` writes
-        them; workloads judged by their own checker get the timeline only."""
+        them for the workload's checker."""
         try:
-            if self.workload.model is not None:
-                from ..report import write_report
-                write_report(self.store.path, self.history(), result, model=self.workload.model, init=None)
-            else:
-                from ..render.timeline import write_timeline
-                write_timeline(self.store.file("timeline.html"), self.history(), result,
-                               title=f"{self.options.name()} {self.store.path}")
+            from ..checkers.report import write
+            write(self.store.path, self.history(), result, model=self.workload.model, init=None)
         except ImportError:
             return
         except Exception as exc:  # a drawing problem must not hide the verdict
