@@ -70,7 +70,8 @@ def main() -> None:
 @click.option("--partition/--no-partition", default=True, show_default=True,
               help="Check independent keys separately (P-compositionality), or the whole history as one "
                    "object (kv: the compositional search; same verdict).")
-@click.option("--engine", type=click.Choice(["kernel", "reference"]), default="kernel", show_default=True)
+@click.option("--engine", type=click.Choice(["auto", "kernel", "reference"]), default="auto", show_default=True,
+              help="auto: the plain-Python reference for small keys (no numba to load), the numba kernel for the rest.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")

@@ -7,12 +7,15 @@ first within the shared time budget.  The verdict is invalid if any key is inval
 (with the cause), valid otherwise.  For the first key that fails, ``failure.build_failure`` turns the search's
 findings into the report described in ``result.py``.
 
-Two engines run the same search: ``kernel`` (numba, the default) and ``reference`` (plain Python, the
-specification the kernel is tested against).
+Two engines run the same search: ``kernel`` (numba) and ``reference`` (plain Python, the specification the kernel
+is tested against).  The default, ``auto``, picks one per key by size: the reference decides a small key before
+numba has finished importing, so a small history never loads numpy or numba, and the kernel takes every key the
+reference is not quick on (see ``_auto``).
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +37,7 @@ __all__ = ["check", "DEFAULT", "Result"]
 
 def check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
           time_limit: float | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-          nil_read: str = "auto", partition: bool = True, engine: str = "kernel",
+          nil_read: str = "auto", partition: bool = True, engine: str = "auto",
           workers: int | None = None) -> Result:
     """Decide whether ``history`` is linearizable for ``model`` starting from ``init``.
 
@@ -43,7 +46,7 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     checks all keys as one object.  The result is unknown, with its cause, when ``time_limit`` (seconds) or
     ``memory_limit`` (bytes, for the search's memo and tables, shared by the workers) is reached, or on Ctrl-C.
     ``workers`` threads search keys in parallel (the kernel releases the GIL); default: one per core when there
-    are many keys.
+    are many keys.  ``engine`` is ``auto`` (by size, see ``_auto``), ``kernel`` or ``reference``.
     """
     started = time.monotonic()
     deadline = started + time_limit if time_limit is not None else None
@@ -80,7 +83,7 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
         cause = "interrupted"
     outcomes = [(part, _narrowed(part, outcome, search, m, init_state, deadline, memory_limit, cancel), seconds)
                 for part, outcome, seconds in outcomes]
-    return _assemble(m, init_value, calls, parts, outcomes, cause, engine, started, style)
+    return _assemble(m, init_value, calls, parts, outcomes, cause, _analyzer(engine, outcomes), started, style)
 
 
 PARALLEL_FROM_KEYS = 8
@@ -134,7 +137,7 @@ def _run_parallel(parts, job, outcomes: list, workers: int, cancel: threading.Ev
             raise
 
 
-def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, started: float,
+def _assemble(m: Model, init_value, calls, parts, outcomes, cause, analyzer: str, started: float,
               style: str | None) -> Result:
     """One verdict from the keys': invalid if any key is, unknown (with a cause) if any gave up, else valid."""
     results = [_key_result(part, outcome, seconds) for part, outcome, seconds in outcomes]
@@ -160,25 +163,72 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, 
                             else "the failing operation is unknown"))
     return Result(valid=valid, model=m.name, init=init_value, ops=len(calls),
                   cause=cause if valid == UNKNOWN else None, failure=failure, keys=results,
-                  analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=notes)
+                  analyzer=analyzer, seconds=time.monotonic() - started, notes=notes)
+
+
+ENGINES = ("auto", "kernel", "reference")
+
+# ``auto``: the reference takes a key of at most REFERENCE_CALLS calls first, for as long as starting the kernel
+# would take (KERNEL_START: importing numba and loading its cached kernels, on a quiet 2-core machine; once the
+# kernel has run in this process, only KERNEL_WARM).  A key it has not decided by then (a small history with much
+# concurrency, or one its Python memo cannot hold) goes to the kernel, so auto is never much slower than the
+# kernel, and usually much faster on small histories.  benchmarks/startup.py measures both sides.
+REFERENCE_CALLS = 2000
+KERNEL_START = 0.3
+KERNEL_WARM = 0.005
 
 
 def _engine(name: str):
+    if name == "auto":
+        return _auto
     if name == "reference":
         def run(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
             return search_reference(part, m, init_state, deadline=deadline, cancel=cancel,
                                     memory_limit=memory_limit)
         return run
     if name == "kernel":
-        from .compose import search_split_kernel
-        from .search import search_kernel
+        return _kernel()
+    raise InputError(f"unknown engine {name!r}", expected=" or ".join(ENGINES))
 
-        def run_kernel(part, m, init_state, **options) -> SearchOutcome:
-            if is_compositional(part):
-                return search_split_kernel(part, m, init_state, **options)
-            return search_kernel(part, m, init_state, **options)
-        return run_kernel
-    raise InputError(f"unknown engine {name!r}", expected="kernel or reference")
+
+def _kernel():
+    """The kernel engine; importing it imports numpy and numba."""
+    from .compose import search_split_kernel
+    from .search import search_kernel
+
+    def run_kernel(part, m, init_state, **options) -> SearchOutcome:
+        if is_compositional(part):
+            outcome = search_split_kernel(part, m, init_state, **options)
+        else:
+            outcome = search_kernel(part, m, init_state, **options)
+        global _kernel_warm
+        _kernel_warm = True
+        return outcome
+    return run_kernel
+
+
+_kernel_warm = False
+
+
+def _auto(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
+    """The reference on a small key while it is quicker than starting the kernel; the kernel otherwise."""
+    if len(part.calls) <= REFERENCE_CALLS:
+        now = time.monotonic()
+        budget = now + (KERNEL_WARM if _kernel_warm else KERNEL_START)
+        outcome = search_reference(part, m, init_state, deadline=budget if deadline is None else min(budget, deadline),
+                                   cancel=cancel, memory_limit=memory_limit)
+        if outcome.valid is not None or outcome.cause == "interrupted" or \
+                (deadline is not None and time.monotonic() > deadline):
+            return outcome
+    return _kernel()(part, m, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
+
+
+def _analyzer(engine: str, outcomes) -> str:
+    """``wgl-kernel`` or ``wgl-reference``; under ``auto``, the engines the keys were decided by."""
+    if engine != "auto":
+        return f"wgl-{engine}"
+    used = sorted({o.engine.split("-")[0] for _, o, _ in outcomes}) or ["reference"]
+    return "wgl-" + "+".join(used)
 
 
 def _key_result(part, outcome: SearchOutcome, seconds: float) -> KeyResult:
