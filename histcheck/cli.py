@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -56,7 +56,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default=None,
               help="Model to check against (see `histcheck models`); inferred from the operations if omitted.")
 @click.option("--init", "init_text", default=None, help="Initial value as an EDN literal: 0, nil, {:x 0 :y 0}.")
@@ -75,10 +75,24 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
-def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
-            memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
-            out_dir: Path | None) -> int:
-    """Check the history in PATH for linearizability."""
+def analyze(paths: tuple[Path, ...], **options: Any) -> int:
+    """Check the histories in PATHS for linearizability: history files, or directories of them.
+
+    One file prints its summary.  Several files, or a directory (its .edn, .json, .jsonl, .ndjson, .log and .txt
+    files, recursively), print one line per file and a total, and exit with the worst file's code: 255 > 254 > 2 >
+    1 > 0 (exit 1 means every file was decided and some is invalid).  A file that cannot be read is reported on
+    its line and the others are still checked.  --json prints one JSON object per file, one per line (JSON
+    lines); --out DIR writes each file's report to DIR/NAME, NAME being the file's name without its suffix.
+    """
+    if len(paths) == 1 and not paths[0].is_dir():
+        return _analyze_file(paths[0], **options)
+    return _analyze_many(paths, options)
+
+
+def _analyze_file(path: Path, model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
+                  memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
+                  out_dir: Path | None, emit: Callable[..., None] | None = None) -> int:
+    """Check the history in PATH; ``emit`` prints what was found (default: the summary, or one JSON object)."""
     from . import check, load
     from .checker import DEFAULT
     from .models import get as get_model, infer
@@ -105,14 +119,69 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
         written = write_report(out_dir, history, result, model=model_name,
                                init=None if init is DEFAULT else init, nil_read=nil_read,
                                partition=partition)
+    (emit or _emit_summary)(path, history, result, written, as_json)
+    return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+
+
+def _emit_summary(path: Path, history, result, written: list[Path], as_json: bool) -> None:
     if as_json:
-        data = result.to_dict()
-        data["file"] = str(path)
-        data["format"] = history.format
-        click.echo(json.dumps(data, default=str))
+        click.echo(json.dumps(_json_of(path, history, result), default=str))
     else:
         _print_summary(path, history, result, written)
-    return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+
+
+def _json_of(path: Path, history, result) -> dict:
+    data = result.to_dict()
+    data["file"] = str(path)
+    data["format"] = history.format
+    return data
+
+
+def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
+    """Check every history file in PATHS in this process: one line (or JSON object) per file, then a total."""
+    from .batch import history_files, report_dirs, run_batch
+    files = history_files(paths)
+    out_dir = options.pop("out_dir")
+    reports = dict(zip(files, report_dirs(files, out_dir))) if out_dir is not None else {}
+    as_json = options["as_json"]
+    interrupted = []
+
+    def emit(path: Path, history, result, written: list[Path], as_json: bool) -> None:
+        if result.cause == "interrupted":
+            interrupted.append(path)
+        if as_json:
+            click.echo(json.dumps(_json_of(path, history, result), default=str))
+        else:
+            click.echo(_batch_line(path, result, reports.get(path)))
+
+    def report_error(path: Path, code: int, message: str) -> None:
+        kind = "bad input" if code == EXIT_BAD_INPUT else "internal error"
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "error": kind, "message": message}))
+        else:
+            click.echo(f"{path}: {kind}: {message}")
+
+    tally = run_batch(files, lambda path: _analyze_file(path, **options, out_dir=reports.get(path), emit=emit),
+                      report_error, stop=lambda: bool(interrupted))
+    if not as_json:
+        left = len(files) - sum(tally.counts.values())
+        click.echo(tally.line() + (f"; interrupted, {left} file{'s' if left != 1 else ''} not checked"
+                                   if interrupted else ""))
+    return tally.code
+
+
+def _batch_line(path: Path, result, report: Path | None) -> str:
+    """One file's line: verdict, model, operations, time, and where it fails or why it gave up."""
+    from .values import show
+    text = f"{path}: {result.summary()} in {result.seconds:.3f} s"
+    f = result.failure
+    if f is not None and f.op.get("index") is not None:
+        key = f" key {show(f.key)}" if f.key is not None else ""
+        text += f"; first failing op{key}: process {f.op.get('process')} {f.op.get('type')} {f.op.get('f')} " \
+                f"{show(f.op.get('value'))} at index {f.op.get('index')}"
+    if report is not None:
+        text += f"; report in {report}"
+    return text
 
 
 def _parse_init(text: str) -> Any:

@@ -168,14 +168,20 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, analyzer: str
 
 ENGINES = ("auto", "kernel", "reference")
 
-# ``auto``: the reference takes a key of at most REFERENCE_CALLS calls first, for as long as starting the kernel
-# would take (KERNEL_START: importing numba and loading its cached kernels, on a quiet 2-core machine; once the
-# kernel has run in this process, only KERNEL_WARM).  A key it has not decided by then (a small history with much
-# concurrency, or one its Python memo cannot hold) goes to the kernel, so auto is never much slower than the
-# kernel, and usually much faster on small histories.  benchmarks/startup.py measures both sides.
-REFERENCE_CALLS = 2000
+# ``auto`` rents before it buys (the ski-rental rule): starting the kernel costs about KERNEL_START seconds once per
+# process (importing numpy and numba, loading the compiled kernels from numba's cache; measured on a quiet 2-core
+# machine by benchmarks/startup.py), after which the kernel is the faster engine on all but the tiniest keys.  So
+# until the kernel has started, a key of at most REFERENCE_CALLS calls goes to the reference, which may spend up to
+# KERNEL_START seconds in all in this process; a key it has not decided within what is left (a small history with
+# much concurrency, or one its Python memo cannot hold) goes to the kernel, and so does every key after that.  The
+# process then never pays more than about twice what the better choice in hindsight would have cost, and a small
+# history never loads numpy or numba.  The verdict and the failing operation are the same either way.
+REFERENCE_CALLS = 5000
 KERNEL_START = 0.3
-KERNEL_WARM = 0.005
+
+_reference_spent = 0.0
+_kernel_started = False
+_lock = threading.Lock()
 
 
 def _engine(name: str):
@@ -197,26 +203,24 @@ def _kernel():
     from .search import search_kernel
 
     def run_kernel(part, m, init_state, **options) -> SearchOutcome:
+        global _kernel_started
+        _kernel_started = True
         if is_compositional(part):
-            outcome = search_split_kernel(part, m, init_state, **options)
-        else:
-            outcome = search_kernel(part, m, init_state, **options)
-        global _kernel_warm
-        _kernel_warm = True
-        return outcome
+            return search_split_kernel(part, m, init_state, **options)
+        return search_kernel(part, m, init_state, **options)
     return run_kernel
 
 
-_kernel_warm = False
-
-
 def _auto(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
-    """The reference on a small key while it is quicker than starting the kernel; the kernel otherwise."""
-    if len(part.calls) <= REFERENCE_CALLS:
-        now = time.monotonic()
-        budget = now + (KERNEL_WARM if _kernel_warm else KERNEL_START)
-        outcome = search_reference(part, m, init_state, deadline=budget if deadline is None else min(budget, deadline),
-                                   cancel=cancel, memory_limit=memory_limit)
+    """The reference while renting is cheaper than starting the kernel (see KERNEL_START); the kernel otherwise."""
+    global _reference_spent
+    rent = KERNEL_START - _reference_spent
+    if not _kernel_started and rent > 0 and len(part.calls) <= REFERENCE_CALLS:
+        started = time.monotonic()
+        until = started + rent if deadline is None else min(started + rent, deadline)
+        outcome = search_reference(part, m, init_state, deadline=until, cancel=cancel, memory_limit=memory_limit)
+        with _lock:
+            _reference_spent += time.monotonic() - started
         if outcome.valid is not None or outcome.cause == "interrupted" or \
                 (deadline is not None and time.monotonic() > deadline):
             return outcome
