@@ -56,6 +56,16 @@ def test_small_analyze_json_and_batch_import_nothing_heavy(tmp_path: Path) -> No
     assert modules == []
 
 
+def test_a_compositional_failure_is_located_without_numba(corpus: Path) -> None:
+    """kv checked as one object: the reference's compositional search fails, and its failure is narrowed to one
+    key by the footprints' own searches, all in plain Python."""
+    modules, proc = loaded("analyze", str(corpus / "porcupine" / "kv" / "c01-bad.txt"), "--model", "kv",
+                           "--init", '""', "--no-partition")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "first operation that cannot be linearized on key" in proc.stdout
+    assert modules == []
+
+
 def test_the_kernel_engine_still_loads_numba() -> None:
     """The probe can see numba when it is there: an explicit ``--engine kernel`` must load it."""
     modules, proc = loaded("analyze", str(EXAMPLE), "--engine", "kernel")

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..history import NO_KEY, History
 from ..models import Model, get as get_model
 from .encode import Partition, make_partition
-from .failure import build_failure
+from .failure import build_failure, narrow_failure
 from .reference import SearchOutcome, is_compositional, search_reference
 from .result import UNKNOWN, KeyResult, Result
 
@@ -103,10 +103,9 @@ def _partitions(history: History, calls, style: str | None, m: Model) -> list[Pa
 
 def _narrowed(part: Partition, outcome: SearchOutcome, search, m: Model, init_state, deadline, memory_limit,
               cancel) -> SearchOutcome:
-    """A compositional search's failure, located by its footprints' own searches (``compose.narrow_failure``)."""
+    """A compositional search's failure, located by its footprints' own searches (``failure.narrow_failure``)."""
     if outcome.valid is not False or outcome.blame < 0 or cancel.is_set():
         return outcome
-    from .compose import narrow_failure     # imports numba: only when a compositional search failed
     return narrow_failure(part, outcome, search, m, init_state, deadline=deadline, memory_limit=memory_limit,
                           cancel=cancel)
 
