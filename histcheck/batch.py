@@ -78,6 +78,7 @@ class Tally:
 
     counts: dict[int, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    interrupted: bool = False
 
     def add(self, code: int) -> None:
         self.counts[code] = self.counts.get(code, 0) + 1
@@ -98,7 +99,7 @@ def run_batch(files: list[Path], check_one: Callable[[Path], int], report_error:
               stop: Callable[[], bool] = lambda: False) -> Tally:
     """Check every file with ``check_one`` (which prints its own line and returns its exit code); a file that
     raises is reported by ``report_error`` (file, exit code, message) and the batch goes on.  ``stop`` ends the
-    batch early (after Ctrl-C interrupted a check)."""
+    batch early (after Ctrl-C interrupted a check), and so does Ctrl-C between checks; the tally says so."""
     tally = Tally()
     for path in files:
         try:
@@ -114,8 +115,15 @@ def run_batch(files: list[Path], check_one: Callable[[Path], int], report_error:
                 raise
             code = EXIT_INTERNAL
             report_error(path, code, f"{type(exc).__name__}: {exc} (please report it)")
+        except KeyboardInterrupt:       # Ctrl-C outside a search (a search ends unknown: interrupted itself)
+            code = EXIT_UNKNOWN
+            report_error(path, code, "interrupted")
+            tally.add(code)
+            tally.interrupted = True
+            break
         tally.add(code)
         if stop():
+            tally.interrupted = True
             break
     return tally
 

@@ -81,8 +81,9 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
     One file prints its summary.  Several files, or a directory (its .edn, .json, .jsonl, .ndjson, .log and .txt
     files, recursively), print one line per file and a total, and exit with the worst file's code: 255 > 254 > 2 >
     1 > 0 (exit 1 means every file was decided and some is invalid).  A file that cannot be read is reported on
-    its line and the others are still checked.  --json prints one JSON object per file, one per line (JSON
-    lines); --out DIR writes each file's report to DIR/NAME, NAME being the file's name without its suffix.
+    its line and the others are still checked.  Options apply to each file (--time-limit too).  --json prints
+    one JSON object per file, one per line (JSON lines), and no total; --out DIR writes each file's report to
+    DIR/NAME, NAME being the file's name without its suffix (then NAME-2, NAME-3... for repeated names).
     """
     if len(paths) == 1 and not paths[0].is_dir():
         return _analyze_file(paths[0], **options)
@@ -155,9 +156,10 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
             click.echo(_batch_line(path, result, reports.get(path)))
 
     def report_error(path: Path, code: int, message: str) -> None:
-        kind = "bad input" if code == EXIT_BAD_INPUT else "internal error"
+        kind = {EXIT_BAD_INPUT: "bad input", EXIT_UNKNOWN: "unknown"}.get(code, "internal error")
         if as_json:
-            click.echo(json.dumps({"file": str(path), "error": kind, "message": message}))
+            click.echo(json.dumps({"file": str(path), "valid": "unknown", "cause": message} if code == EXIT_UNKNOWN
+                                  else {"file": str(path), "error": kind, "message": message}))
         else:
             click.echo(f"{path}: {kind}: {message}")
 
@@ -166,7 +168,7 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
     if not as_json:
         left = len(files) - sum(tally.counts.values())
         click.echo(tally.line() + (f"; interrupted, {left} file{'s' if left != 1 else ''} not checked"
-                                   if interrupted else ""))
+                                   if tally.interrupted else ""))
     return tally.code
 
 

@@ -161,3 +161,23 @@ def test_one_file_keeps_its_full_summary() -> None:
     assert out.exit_code == 1
     assert "first operation that cannot be linearized: process 4 ok read 2 at index 17" in out.output
     assert "total:" not in out.output
+
+
+def test_ctrl_c_ends_the_batch_with_a_total(tmp_path: Path) -> None:
+    """Ctrl-C during a long check: that file is unknown (interrupted), the rest are not checked, the total says so."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    files(tmp_path, a=hard(26), b=VALID, c=VALID)
+    exe = Path(sys.executable).parent / "histcheck"
+    proc = subprocess.Popen([str(exe), "analyze", str(tmp_path), "--model", "register", "--init", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    lines = lines_of(out)
+    assert lines[0].startswith(f"{tmp_path / 'a.edn'}: unknown") and "interrupted" in lines[0]
+    assert lines[-1].startswith("total: 1 file: 0 valid, 0 INVALID, 1 unknown") \
+        and lines[-1].endswith("interrupted, 2 files not checked")
