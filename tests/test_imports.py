@@ -124,3 +124,45 @@ def test_auto_rents_the_reference_then_buys_the_kernel() -> None:
     assert valid is False and analyzer == "wgl-kernel"        # too slow for the reference: the kernel decided it
     assert spent >= KERNEL_START * 0.9
     assert out["after"] == ["wgl-kernel", 17]                 # once the kernel runs, it takes every key
+
+
+def _partitions_of(history, model: str, init, partition: bool = True):
+    from histcheck.checker import _partitions
+    from histcheck.models import get
+    m = get(model).configure(nil_read="auto", init=init)
+    return _partitions(history, history.calls(), history.key_style() if partition else None, m)
+
+
+def test_the_reference_gets_the_kernels_entries(corpus: Path) -> None:
+    """``plain_entries`` (no numpy, for the reference) builds exactly ``make_entries``' arrays: same entry order,
+    returns, positions, footprints, blind flags and crashed twins, on histories with crashes, ties and keys."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from synthetic import crashed_at_once, generate
+
+    import histcheck
+    from histcheck.checker.encode import make_entries, plain_entries
+    cases = [(generate(ops=600, keys=3, clients=8, crash_rate=0.05, anomaly=True, seed=s).history, "cas-register", 0,
+              True) for s in range(3)]
+    cases.append((crashed_at_once(12).history, "cas-register", 0, True))
+    cases.append((generate(ops=400, keys=4, clients=6, crash_rate=0.05, workload="register", seed=9).history,
+                  "register", 0, True))
+    cases.append((histcheck.load(corpus / "porcupine" / "kv" / "c10-bad.txt"), "kv", "", False))
+    cases.append((histcheck.load(corpus / "knossos" / "cas-register" / "bad" / "cas-failure.edn"), "cas-register", 0,
+                  True))
+    fields = ("ent_call", "ent_ret", "ent_pos", "ret_entry", "is_ok", "kind", "foot", "blind", "twin")
+    compared = 0
+    seen = {"twin": False, "blind": False, "foot": False, "crashed": False}
+    for history, model, init, partition in cases:
+        for part in _partitions_of(history, model, init, partition):
+            kinds_np: dict = {}
+            kinds_py: dict = {}
+            arrays, plain = make_entries(part, kinds_np), plain_entries(part, kinds_py)
+            assert kinds_np == kinds_py and arrays.n_ok == plain.n_ok
+            for name in fields:
+                assert getattr(arrays, name).tolist() == getattr(plain, name).tolist(), name
+            compared += 1
+            seen["twin"] |= any(t != -1 for t in plain.twin)
+            seen["blind"] |= any(plain.blind)
+            seen["foot"] |= any(f != -1 for f in plain.foot)
+            seen["crashed"] |= plain.n_ok < len(part.calls)
+    assert compared > 10 and all(seen.values()), seen
