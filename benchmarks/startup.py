@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         table.append([label, f"{r['median']:.3f}", f"{r['min']:.3f}", f"{r['max']:.3f}", r["exit"], note])
     print_table(f"whole-process wall time, median of {args.repeat} (load average {before} before, {after} after)",
                 ["command", "median s", "min s", "max s", "exit", "against"], table, args.plain)
-    print_table(f"engine=auto's constants (one process): kernel start {engines['import'] + engines['first_check']:.3f} s "
+    start = engines["import"] + engines["first_check"]
+    print_table(f"engine=auto's constants (one process): kernel start {start:.3f} s "
                 f"(import {engines['import']:.3f} s, first check {engines['first_check']:.3f} s)",
                 ["events", "calls", "reference ms", "warm kernel ms", "verdict"],
                 [[e, n, f"{r * 1000:.2f}", f"{k * 1000:.2f}", v] for e, n, r, k, v in engines["rows"]], args.plain)
