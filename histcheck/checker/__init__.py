@@ -174,8 +174,10 @@ ENGINES = ("auto", "kernel", "reference")
 # KERNEL_START seconds in all in this process; a key it has not decided within what is left (a small history with
 # much concurrency, or one its Python memo cannot hold) goes to the kernel, and so does every key after that.  The
 # process then never pays more than about twice what the better choice in hindsight would have cost, and a small
-# history never loads numpy or numba.  The verdict and the failing operation are the same either way.
-REFERENCE_CALLS = 5000
+# history never loads numpy or numba.  The verdict and the failing operation are the same either way.  Bigger keys
+# go straight to the kernel: past a thousand calls the reference seldom beats the kernel's start (Porcupine's kv
+# c50 as one object, 1,712 and 2,024 calls: undecided after 5 s on the reference, 0.14-0.32 s on the kernel).
+REFERENCE_CALLS = 1000
 KERNEL_START = 0.3
 
 _reference_spent = 0.0
