@@ -8,14 +8,13 @@ first within the shared time budget.  The verdict is invalid if any key is inval
 findings into the report described in ``result.py``.
 
 Two engines run the same search: ``kernel`` (numba) and ``reference`` (plain Python, the specification the kernel
-is tested against).  The default, ``auto``, picks one per key by size: the reference decides a small key before
-numba has finished importing, so a small history never loads numpy or numba, and the kernel takes every key the
-reference is not quick on (see ``_auto``).
+is tested against).  The default, ``auto``, picks one per key: the reference on small keys for as long as it has
+spent less than starting the kernel costs (it decides a small history before numba would have finished
+importing, so a small history never loads numpy or numba), the kernel for everything else (see ``_auto``).
 """
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -195,7 +194,7 @@ def _engine(name: str):
         return run
     if name == "kernel":
         return _kernel()
-    raise InputError(f"unknown engine {name!r}", expected=" or ".join(ENGINES))
+    raise InputError(f"unknown engine {name!r}", expected="one of " + ", ".join(ENGINES))
 
 
 def _kernel():
