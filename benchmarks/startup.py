@@ -97,15 +97,17 @@ def wall(cmd: list[str]) -> tuple[float, int]:
 
 def measure(rows: list[tuple[str, list[str]]], repeat: int) -> dict[str, dict[str, Any]]:
     times: dict[str, list[float]] = {label: [] for label, _ in rows}
-    codes: dict[str, int] = {}
+    codes: dict[str, set[int]] = {label: set() for label, _ in rows}
     for label, cmd in rows:          # one untimed run each: file caches, numba's cache index, .pyc files
-        codes[label] = wall(cmd)[1]
+        wall(cmd)
     for _ in range(repeat):
         for label, cmd in rows:
-            seconds, codes[label] = wall(cmd)
+            seconds, code = wall(cmd)
             times[label].append(seconds)
-    return {label: {"median": statistics.median(t), "min": min(t), "max": max(t), "exit": codes[label],
-                    "runs": t} for label, t in times.items()}
+            codes[label].add(code)
+    # every exit code seen: a row whose runs did not all end alike (a baseline being reinstalled) shows it
+    return {label: {"median": statistics.median(t), "min": min(t), "max": max(t),
+                    "exit": ",".join(map(str, sorted(codes[label]))), "runs": t} for label, t in times.items()}
 
 
 ENGINE_PROBE = """
