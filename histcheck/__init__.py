@@ -5,15 +5,35 @@ The public API is small on purpose (Porcupine's lesson):
 * ``load(path, format="auto") -> History``: read a Jepsen history in any supported format;
 * ``check(history, model=..., init=..., time_limit=None) -> Result``: decide it for a model;
 * ``History``, ``Result``, ``Model`` and ``models.get(name)`` for everything else.
+
+Importing ``histcheck`` loads almost nothing: ``History``, ``Op``, ``Call`` and ``Result`` are imported when first
+named, and the checker, the formats and numba when ``check``, ``load`` or the kernel need them.  ``histcheck
+--help`` and the check of a small file never wait for what they do not use (docs/architecture.md, "Imports").
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import HistcheckError, InputError
-from .history import Call, History, Op
-from .checker.result import Result
+
+if TYPE_CHECKING:
+    from .checker.result import Result
+    from .history import Call, History, Op
 
 __all__ = ["load", "check", "History", "Op", "Call", "Result", "HistcheckError", "InputError"]
 __version__ = "0.1.0"
+
+_LAZY = {"History": ".history", "Op": ".history", "Call": ".history", "Result": ".checker.result"}
+
+
+def __getattr__(name: str) -> Any:
+    """``histcheck.History`` and the like, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        from importlib import import_module
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
 
 
 def load(path, format: str = "auto") -> History:

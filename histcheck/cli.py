@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -57,7 +57,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checker", "checker_names", multiple=True, metavar="NAME",
               help="Checker to judge with, repeatable (Jepsen's compose): "
                    + ", ".join(BUILTINS["checkers"])
@@ -78,14 +78,32 @@ def main() -> None:
 @click.option("--partition/--no-partition", default=True, show_default=True,
               help="Check independent keys separately (P-compositionality), or the whole history as one "
                    "object (kv: the compositional search; same verdict).")
-@click.option("--engine", type=click.Choice(["kernel", "reference"]), default="kernel", show_default=True)
+@click.option("--engine", type=click.Choice(["auto", "kernel", "reference"]), default="auto", show_default=True,
+              help="auto: the plain-Python reference for small keys (no numba to load), the numba kernel for the rest.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
-def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[str, ...], model_name: str | None,
-            init_text: str | None, fmt: str, time_limit: float | None, memory_limit: int, nil_read: str,
-            partition: bool, engine: str, as_json: bool, out_dir: Path | None) -> int:
-    """Check the history in PATH: for linearizability, or with the checkers named by --checker."""
+def analyze(paths: tuple[Path, ...], **options: Any) -> int:
+    """Check the histories in PATHS (history files, or directories of them): for linearizability, or with the
+    checkers named by --checker (inferred from the operations when neither --checker nor --model is given).
+
+    One file prints its summary.  Several files, or a directory (its .edn, .json, .jsonl, .ndjson, .log and .txt
+    files, recursively), print one line per file and a total, and exit with the worst file's code: 255 > 254 > 2 >
+    1 > 0 (exit 1 means every file was decided and some is invalid).  A file that cannot be read is reported on
+    its line and the others are still checked.  Options apply to each file (--time-limit too).  --json prints
+    one JSON object per file, one per line (JSON lines), and no total; --out DIR writes each file's report to
+    DIR/NAME, NAME being the file's name without its suffix (then NAME-2, NAME-3... for repeated names).
+    """
+    if len(paths) == 1 and not paths[0].is_dir():
+        return _analyze_file(paths[0], **options)
+    return _analyze_many(paths, options)
+
+
+def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: tuple[str, ...],
+                  model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
+                  memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
+                  out_dir: Path | None, emit: Callable[..., None] | None = None) -> int:
+    """Check the history in PATH; ``emit`` prints what was found (default: the summary, or one JSON object)."""
     from . import check, load
     from .checker import DEFAULT
     from .models import get as get_model, infer
@@ -97,9 +115,11 @@ def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[s
     if checker_names or checker_options or model_name is None:
         search = {"model": model_name, "init": init_text, "time-limit": time_limit, "memory-limit": memory_limit,
                   "nil-read": nil_read, "partition": partition, "engine": engine}
-        verdict = _judge(path, history, fs, checker_names, checker_options, search, as_json, out_dir)
-        if verdict is not None:
-            return verdict
+        judged = _judge(history, fs, checker_names, checker_options, search, out_dir)
+        if judged is not None:
+            result, written = judged
+            (emit or _emit_summary)(path, history, result, written, as_json)
+            return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
     inferred = False
     if model_name is None:
         model_name = infer(fs)
@@ -126,18 +146,79 @@ def analyze(path: Path, checker_names: tuple[str, ...], checker_options: tuple[s
         written = write_report(out_dir, history, result, model=model_name,
                                init=None if init is DEFAULT else init, nil_read=nil_read,
                                partition=partition)
-    if as_json:
-        data = result.to_dict()
-        data["file"] = str(path)
-        data["format"] = history.format
-        click.echo(json.dumps(data, default=str))
-    else:
-        _print_summary(path, history, result, written)
+    (emit or _emit_summary)(path, history, result, written, as_json)
     return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
 
 
-def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_texts: tuple[str, ...],
-           search: dict[str, Any], as_json: bool, out_dir: Path | None) -> int | None:
+def _emit_summary(path: Path, history, result, written: list[Path], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(_json_of(path, history, result), default=str))
+    elif result.checker != "linearizable":
+        _print_checker_summary(path, history, result, written)
+    else:
+        _print_summary(path, history, result, written)
+
+
+def _json_of(path: Path, history, result) -> dict:
+    data = result.to_dict()
+    data = {"valid": data.pop("valid"), "valid?": result.valid, **data}
+    data["file"] = str(path)
+    data["format"] = history.format
+    return data
+
+
+def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
+    """Check every history file in PATHS in this process: one line (or JSON object) per file, then a total."""
+    from .batch import history_files, report_dirs, run_batch
+    files = history_files(paths)
+    out_dir = options.pop("out_dir")
+    reports = dict(zip(files, report_dirs(files, out_dir))) if out_dir is not None else {}
+    as_json = options["as_json"]
+    interrupted = []
+
+    def emit(path: Path, history, result, written: list[Path], as_json: bool) -> None:
+        if result.cause == "interrupted":
+            interrupted.append(path)
+        if as_json:
+            click.echo(json.dumps(_json_of(path, history, result), default=str))
+        else:
+            click.echo(_batch_line(path, result, reports.get(path)))
+
+    def report_error(path: Path, code: int, message: str) -> None:
+        kind = {EXIT_BAD_INPUT: "bad input", EXIT_UNKNOWN: "unknown"}.get(code, "internal error")
+        if as_json:
+            click.echo(json.dumps({"file": str(path), "valid": "unknown", "cause": message} if code == EXIT_UNKNOWN
+                                  else {"file": str(path), "error": kind, "message": message}))
+        else:
+            click.echo(f"{path}: {kind}: {message}")
+
+    tally = run_batch(files, lambda path: _analyze_file(path, **options, out_dir=reports.get(path), emit=emit),
+                      report_error, stop=lambda: bool(interrupted))
+    if not as_json:
+        left = len(files) - sum(tally.counts.values())
+        click.echo(tally.line() + (f"; interrupted, {left} file{'s' if left != 1 else ''} not checked"
+                                   if tally.interrupted else ""))
+    return tally.code
+
+
+def _batch_line(path: Path, result, report: Path | None) -> str:
+    """One file's line: verdict, model, operations, time, and where it fails or why it gave up."""
+    from .values import show
+    text = f"{path}: {result.summary()} in {result.seconds:.3f} s"
+    f = result.failure
+    if f is not None and f.op.get("index") is not None:
+        key = f" key {show(f.key)}" if f.key is not None else ""
+        text += f"; first failing op{key}: process {f.op.get('process')} {f.op.get('type')} {f.op.get('f')} " \
+                f"{show(f.op.get('value'))} at index {f.op.get('index')}"
+    elif result.anomalies:
+        text += "; found " + ", ".join(result.anomaly_types)
+    if report is not None:
+        text += f"; report in {report}"
+    return text
+
+
+def _judge(history, fs: list[str], names: tuple[str, ...], option_texts: tuple[str, ...],
+           search: dict[str, Any], out_dir: Path | None) -> tuple[Any, list[Path]] | None:
     """Judge with the checkers named (or the one the operations call for); None leaves the history to the
     linearizability path above (no checker named and none inferred, or only ``linearizable``).  ``search`` holds
     the linearizability options (``--model``, ``--init``, ``--time-limit``, ...) for a composed ``linearizable``."""
@@ -169,23 +250,21 @@ def _judge(path: Path, history, fs: list[str], names: tuple[str, ...], option_te
     if out_dir is not None:
         from .checkers.report import write
         written = write(out_dir, history, result)
-    if as_json:
-        data = result.to_dict()
-        data = {"valid": data.pop("valid"), "valid?": result.valid, **data, "file": str(path),
-                "format": history.format}
-        click.echo(json.dumps(data, default=str))
-    else:
-        from .explain.anomalies import explain_result
-        counts = history.summary()
-        click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} "
-                   f"info), format {history.format}")
-        for line in result.notes:
-            click.echo(f"  note: {line}")
-        for line in explain_result(result):
-            click.echo(line)
-        for p in written:
-            click.echo(f"  wrote {p}")
-    return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+    return result, written
+
+
+def _print_checker_summary(path: Path, history, result, written: list[Path]) -> None:
+    """The summary of a checker other than linearizability: its anomalies explained in sentences."""
+    from .explain.anomalies import explain_result
+    counts = history.summary()
+    click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} "
+               f"info), format {history.format}")
+    for line in result.notes:
+        click.echo(f"  note: {line}")
+    for line in explain_result(result):
+        click.echo(line)
+    for p in written:
+        click.echo(f"  wrote {p}")
 
 
 def _checker_options(texts: tuple[str, ...], names: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 from ..models.base import Inconsistent, Model
-from .encode import Entries, Partition, make_entries
+from .encode import Entries, Partition, plain_entries
 
 
 @dataclass
@@ -59,7 +59,7 @@ def search_reference(part: Partition, model: Model, init_state: Hashable, *, dea
     if is_compositional(part):
         return search_split_reference(part, model, init_state, deadline=deadline, cancel=cancel,
                                       memory_limit=memory_limit)
-    entries = make_entries(part, {})
+    entries = plain_entries(part, {})
     max_memo = None
     if memory_limit is not None:   # a Python memo entry costs about 150 bytes plus its bitset
         max_memo = memory_limit // (150 + len(part.calls) // 8)
@@ -260,7 +260,7 @@ def _bits_to_set(bits: int) -> frozenset:
 def search_split_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                            cancel=None, memory_limit: int | None = None) -> SearchOutcome:
     """Decide a partition whose calls all have footprints (two or more) with the compositional search."""
-    ent = make_entries(part, {})
+    ent = plain_entries(part, {})
     max_memo = None
     if memory_limit is not None:
         max_memo = memory_limit // (150 + len(part.calls) // 8)
