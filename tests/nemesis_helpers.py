@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from histcheck.run import net
-from histcheck.run.nemesis import Nemesis
+from histcheck.nemesis.base import Nemesis
 from histcheck.run.runner import RunOptions, Runner
-from nemesis.links import links_for
+from histcheck.nemesis.links import links_for
 
 
 class Probe(Nemesis):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import nemesis
+from histcheck import nemesis
 from histcheck.errors import InputError
 from histcheck.run import net
-from nemesis import partition, schedules
-from nemesis.base import Combined
+from histcheck.nemesis import partition, schedules
+from histcheck.nemesis.base import Combined
 
 from nemesis_helpers import Probe, assert_nothing_left, history, nemesis_steps, run
 

@@ -142,7 +142,7 @@ def two_nemeses() -> History:
 @pytest.fixture
 def without_nemesis_package(monkeypatch):
     from histcheck.render import timeline
-    monkeypatch.setitem(sys.modules, "nemesis", None)  # import nemesis now raises ImportError
+    monkeypatch.setitem(sys.modules, "histcheck.nemesis", None)  # importing histcheck.nemesis now raises ImportError
     timeline.nemesis_tables.cache_clear()
     yield
     monkeypatch.undo()
@@ -166,7 +166,7 @@ def test_timeline_data_colours_windows_and_legend():
 
 
 def test_every_nemesis_pair_closes_its_own_window():
-    import nemesis
+    from histcheck import nemesis
     for opener, closer in nemesis.windows().items():
         ops = [Op("info", "nemesis", opener, None, index=0), Op("info", "nemesis", opener, "done", index=1),
                Op("info", "nemesis", closer, None, index=2), Op("info", "nemesis", closer, "done", index=3),

@@ -7,11 +7,11 @@ from histcheck.history import history_from_dicts
 from histcheck.run.generator import Generator
 from histcheck.run.net import cut_pairs
 from histcheck.run.store import Journal, Store
-from workloads.append import check_append
-from workloads.bank import check_bank
-from workloads.counter import check_counter
-from workloads.register import Register
-from workloads.set import check_set
+from histcheck.workloads.append import check_append
+from histcheck.workloads.bank import check_bank
+from histcheck.workloads.counter import check_counter
+from histcheck.workloads.register import Register
+from histcheck.workloads.set import check_set
 
 
 def h(*ops: tuple) -> object:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from histcheck.run import net
-from histcheck.run.nemesis import Nemesis
+from histcheck.nemesis.base import Nemesis
 from histcheck.run.runner import RunOptions, Runner
 
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd not installed")]

@@ -3,7 +3,7 @@
 A workload is written against the small key-value interface of ``histcheck.run.clients`` (``read``, ``write``,
 ``cas``, ``read_prefix``, ``read_many``, ``multi_cas``), so every DB that supplies a client runs every workload.
 ``invoke`` returns the completion ``(type, value)``; a client error it lets through is turned by the runner into
-``:info`` (writes) or ``:fail`` (the workload's ``reads``).  ``check`` turns the recorded history into a ``Result``,
+``:fail`` when definite and ``:info`` when not (``:fail`` for the workload's ``reads``): docs/semantics.md.  ``check`` turns the recorded history into a ``Result``,
 either through ``histcheck.check`` with the workload's ``model`` or with its own checker.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Workload:
     checker = ""
     reads: frozenset[str] = frozenset({"read"})
     prefix = "hc"
+    takes_mix = False  # whether ``--mix read=2,write=1,cas=1`` weights its operations (options["mix"])
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})

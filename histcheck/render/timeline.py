@@ -18,6 +18,7 @@ paints what is visible, so scrolling and zooming stay smooth on large histories.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -151,7 +152,7 @@ def nemesis_tables() -> tuple[dict[str, str], dict[str, str]]:
     """``(nemesis.colours(), nemesis.windows())``, imported lazily; two empty tables when the nemesis package cannot
     be imported (histcheck then shades every window grey and matches start/stop by name only)."""
     try:
-        import nemesis
+        nemesis = importlib.import_module("histcheck.nemesis")
         return dict(nemesis.colours()), dict(nemesis.windows())
     except Exception:  # not installed, or broken: rendering must not depend on it
         return {}, {}
