@@ -72,7 +72,7 @@ class DBChoice(click.ParamType):
 
     name = "db"
 
-    def get_metavar(self, param: click.Parameter, *args: Any) -> str:
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "[" + "|".join(registry.names("dbs")) + "|FILE.toml]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:

@@ -289,9 +289,8 @@ class Runner:
         if self.journal is None:
             return None
         result = self.workload.check(self.history())
-        for at, exit_ in self.node_exits:
-            result.notes.append(f"{exit_.message()} at {at:.1f} s without the nemesis asking (recorded as "
-                                f":{NODE_EXITED})")
+        result.notes[:0] = [f"{exit_.message()} at {at:.1f} s without the nemesis asking (recorded as "
+                            f":{NODE_EXITED})" for at, exit_ in self.node_exits]
         if self.stop_reason:
             result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
         self.store.write_json("results.json", result.to_dict())
