@@ -20,6 +20,15 @@ class Probe(Nemesis):
         self.name, self.colour = inner.name, inner.colour
         self.rules: list[tuple[str, int]] = []
 
+    def check(self, db: Any) -> None:
+        self.inner.check(db)
+
+    def check_schedule(self, time_limit: float) -> None:
+        self.inner.check_schedule(time_limit)
+
+    def watch_stop(self, event: Any) -> None:
+        self.inner.watch_stop(event)
+
     def setup(self, db: Any) -> None:
         self.db = db
         self.inner.setup(db)

@@ -1,0 +1,60 @@
+"""``histcheck list`` and the run command's choices come from the registry: every built-in and every installed
+plugin, with its origin and, for DBs, its capabilities; a plugin DB installed through the ``histcheck.dbs`` entry
+point is listed and runs under ``histcheck run --db``."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from histcheck import registry
+
+HISTCHECK = [sys.executable, "-c", "from histcheck.cli import main; main()"]
+
+
+def _plugin(tmp_path: Path) -> dict:
+    """A distribution on PYTHONPATH whose entry point adds a DB (an in-memory DB under another name)."""
+    (tmp_path / "hc_plugin_db.py").write_text(
+        "from histcheck.run.memory_db import MemoryDB\n\n"
+        "class PluginDB(MemoryDB):\n    name = 'plugin-mem'\n")
+    info = tmp_path / "hc_plugin_db-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hc-plugin-db\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[histcheck.dbs]\nplugin-mem = hc_plugin_db:PluginDB\n")
+    return {**os.environ, "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+
+
+def test_list_shows_every_kind_with_origins_and_db_capabilities() -> None:
+    done = subprocess.run([*HISTCHECK, "list"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for kind in registry.KINDS:
+        assert f"\n{kind}\n" in f"\n{out}"
+        for name in registry.names(kind):
+            assert f"  {name} " in out, (kind, name)
+    memory = out[out.index("  memory "):].splitlines()[1]
+    assert "capabilities: failpoints, leader, links, pause, processes" in memory, memory
+    assert "from histcheck" in out
+
+
+def test_run_choices_and_help_come_from_the_registry() -> None:
+    done = subprocess.run([*HISTCHECK, "run", "--help"], capture_output=True, text=True, timeout=60)
+    text = " ".join(done.stdout.split())
+    for kind in ("dbs", "workloads", "nemeses"):
+        for name in registry.names(kind):
+            assert name in text, (kind, name)
+
+
+def test_a_plugin_db_is_listed_and_runs(tmp_path: Path) -> None:
+    env = _plugin(tmp_path)
+    listed = subprocess.run([*HISTCHECK, "list", "dbs"], capture_output=True, text=True, timeout=60, env=env)
+    assert "plugin-mem" in listed.stdout and "from hc-plugin-db" in listed.stdout, listed.stdout
+    store = tmp_path / "store"
+    done = subprocess.run([*HISTCHECK, "run", "--db", "plugin-mem", "--time-limit", "1", "--no-report", "--quiet",
+                           "--store", str(store), "--recover", "0"], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    test = json.loads((store / "latest" / "test.json").read_text())
+    assert test["db"]["db"] == "plugin-mem" and test["options"]["workload"] == "register"
