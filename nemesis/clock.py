@@ -73,13 +73,13 @@ class Clock(FaultNemesis):
         self.skewed: dict[str, str] = {}
         self.wrapped: set[str] = set()
         self.go_programs: list[str] = []
+        self.lib = libfaketime()
 
     def check_cluster(self, nodes: Sequence[str]) -> None:
         check_target_in(self.target, nodes, self.name)
 
     def check(self, db: Any) -> None:
         super().check(db)
-        self.lib = libfaketime()
         if self.lib is None:
             raise InputError("the clock nemesis needs libfaketime",
                              expected="`apt-get install -y faketime` (Debian's libfaketime)")

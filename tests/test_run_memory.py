@@ -98,3 +98,11 @@ def test_logical_links_and_failpoint_actions() -> None:
     rng = random.Random(1)
     assert not strikes("off", rng) and strikes("return", rng)
     assert 30 < sum(strikes("50%return", rng) for _ in range(100)) < 70
+
+
+@pytest.mark.parametrize("workload", ["multi-register", "set", "counter", "bank", "append"])
+def test_every_workload_is_valid_on_the_store(workload: str, tmp_path: Path) -> None:
+    """Every client call of the six-call interface, through every workload's own checker."""
+    outcome, ops = run(tmp_path, "kill:one@every:0.3:0.5", workload=workload)
+    assert outcome.result.valid is True, outcome.result.to_dict()
+    assert sum(op["type"] == "ok" for op in ops) > 20
