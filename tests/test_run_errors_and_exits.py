@@ -1,7 +1,8 @@
 """Against real etcd: the error rule and the node watcher.
 
-* A node killed by the kill nemesis refuses connections; every request it refused is ``:fail`` (it certainly did
-  nothing), none is ``:info`` (docs/semantics.md, the client-error rule).
+* A node killed by the kill nemesis (SIGKILL), and another stopped by the stop nemesis (SIGTERM, a fault of its
+  own), refuse connections; every request they refused is ``:fail`` (it certainly did nothing), none is ``:info``
+  (docs/semantics.md, the client-error rule); and the watcher reports neither exit (both were asked for).
 * A node killed with ``kill -9`` from outside, with no nemesis, is noticed: a nemesis-style ``:info`` event
   ``n3 exited, signal 9`` in the history, ``node_exits`` in test.json, and the first note of the verdict.
 
@@ -38,13 +39,20 @@ def options(tmp_path: Path, **overrides) -> RunOptions:
 @pytest.mark.skipif(not net.is_root(), reason="refusals reach the client only without proxies (namespaces: root)")
 def test_a_killed_nodes_refused_requests_are_fail(tmp_path: Path) -> None:
     started = time.monotonic()
-    outcome = Runner(options(tmp_path, nemesis="kill:n2@seq:1-4.5", network="netns")).run()
-    print(f"etcd kill run: {time.monotonic() - started:.1f} s")
+    nemesis = "kill:n2@seq:1-3,stop:n3@seq:3.5-5.5"
+    outcome = Runner(options(tmp_path, nemesis=nemesis, network="netns")).run()
+    print(f"etcd kill and stop run: {time.monotonic() - started:.1f} s")
     ops = history(outcome)
     refused = [op for op in ops if "ConnectionRefusedError" in (op.get("error") or "")]
     assert len(refused) >= 5, [op.get("error") for op in ops if op.get("error")][:10]
     assert all(op["type"] == "fail" for op in refused), [op for op in refused if op["type"] != "fail"][:3]
     assert {op["f"] for op in refused} & {"write", "cas"}, "writes were refused too, and are :fail"
+    workers = {op["process"] % 5 for op in refused}
+    assert {1, 2} <= workers, workers  # worker 1 talks to n2 (killed), worker 2 to n3 (stopped)
+    done = {op["f"]: op["value"] for op in ops if op["process"] == "nemesis" and op["value"] and "nodes" in op["value"]}
+    assert done["kill"]["nodes"] == ["n2"] and done["stop-node"]["nodes"] == ["n3"], done
+    assert "start-node" in done and "restart" in done
+    assert not [op for op in ops if op["f"] == "node-exited"] and not outcome.errors, outcome.errors
     assert outcome.result.valid is True, outcome.result.to_dict()
     assert_nothing_left()
 
