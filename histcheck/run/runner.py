@@ -25,12 +25,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from .. import nemesis as nemeses
+from .. import workloads
 from ..checker.result import Result
 from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from ..history import History
 from . import procs
-from .. import nemesis as nemeses
-from .. import workloads
 from .clients import ClientError, completion_type
 from .db import DB, NodeExit, lookup
 from .generator import Generator
@@ -200,7 +200,7 @@ class Runner:
 
     def _watch_nodes(self) -> None:
         """Record node processes that exited with nobody asking, as nemesis-style events."""
-        if self.db is None or self.nemesis_runner is None:
+        if self.nemesis_runner is None:
             return
         for exit_ in self.db.unexpected_exits():
             at = self.journal.now() / 1e9
