@@ -106,3 +106,31 @@ def test_every_workload_is_valid_on_the_store(workload: str, tmp_path: Path) -> 
     outcome, ops = run(tmp_path, "kill:one@every:0.3:0.5", workload=workload)
     assert outcome.result.valid is True, outcome.result.to_dict()
     assert sum(op["type"] == "ok" for op in ops) > 20
+
+
+def test_the_stored_history_has_jepsens_fields_and_types(tmp_path: Path) -> None:
+    """The store's history.edn through the command line: Jepsen's keys in Jepsen's order, indexes, times."""
+    import subprocess
+    import sys
+
+    import edn_format
+    from edn_format import Keyword
+    done = subprocess.run([sys.executable, "-m", "histcheck.run", "--db", "memory", "--store", str(tmp_path),
+                           "--quiet", "--no-report", "--time-limit", "1", "--rate", "100", "--recover", "0",
+                           "--nemesis", "kill@every:0.2:0.3"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = (tmp_path / "latest" / "history.edn").read_text().splitlines()
+    ops = [edn_format.loads(line) for line in lines if line.strip()]
+    assert ops, "empty history"
+    for i, op in enumerate(ops):
+        keys = [k.name for k in op.keys()]
+        assert keys[:6] == ["index", "time", "type", "process", "f", "value"], keys
+        assert op[Keyword("index")] == i
+        assert isinstance(op[Keyword("time")], int) and op[Keyword("time")] >= 0
+        assert op[Keyword("type")] in (Keyword("invoke"), Keyword("ok"), Keyword("fail"), Keyword("info"))
+        assert isinstance(op[Keyword("process")], int) or op[Keyword("process")] == Keyword("nemesis")
+        assert isinstance(op[Keyword("f")], Keyword)
+        if op[Keyword("f")] == Keyword("cas"):
+            assert len(op[Keyword("value")]) == 2
+    times = [op[Keyword("time")] for op in ops]
+    assert times == sorted(times)
