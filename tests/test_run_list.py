@@ -58,3 +58,30 @@ def test_a_plugin_db_is_listed_and_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     test = json.loads((store / "latest" / "test.json").read_text())
     assert test["db"]["db"] == "plugin-mem" and test["options"]["workload"] == "register"
+
+
+def test_the_docs_tables_match_the_registry() -> None:
+    """docs/nemesis.md lists every registered nemesis with what it needs; docs/running.md every built-in DB with
+    the capabilities its class declares (so the tables cannot drift from the code)."""
+    import re
+    import tempfile
+
+    from histcheck.nemesis import build
+    from histcheck.run.net import Network
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in (docs / "nemesis.md").read_text().splitlines()
+             if line.startswith("| `")]
+    nemesis_rows = {row[0].strip().strip("`"): row[2] for row in cells if len(row) == 5}
+    for name in registry.names("nemeses"):
+        if name == "none":
+            continue
+        assert name in nemesis_rows, f"docs/nemesis.md has no row for {name}"
+        cls = registry.get("nemeses", name)
+        for capability in cls.requires:
+            assert f"`{capability}`" in nemesis_rows[name], (name, capability, nemesis_rows[name])
+    assert build("failpoint:x=return").requires == {"failpoints"}
+    db_rows = dict(re.findall(r"^\| `([\w-]+)` \| ([a-z, -]+) \|$", (docs / "running.md").read_text(), re.M))
+    scratch = tempfile.gettempdir()
+    for name in registry.BUILTINS["dbs"]:
+        db = registry.get("dbs", name)(["n1", "n2", "n3"], Network(), scratch, scratch)
+        assert db_rows.get(name) == ", ".join(sorted(db.capabilities())), (name, db_rows.get(name))
