@@ -134,3 +134,13 @@ def test_the_stored_history_has_jepsens_fields_and_types(tmp_path: Path) -> None
             assert len(op[Keyword("value")]) == 2
     times = [op[Keyword("time")] for op in ops]
     assert times == sorted(times)
+
+
+def test_a_bug_through_the_command_line_exits_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "histcheck.run", "--db", "memory", "--store", str(tmp_path),
+                           "--quiet", "--no-report", "--time-limit", "1.5", "--rate", "200", "--recover", "0",
+                           "--nemesis", "failpoint:stale-read=return", "--nemesis-schedule", "seq:0.3-1.4"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "INVALID" in done.stdout, done.stdout + done.stderr
