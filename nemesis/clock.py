@@ -80,6 +80,9 @@ class Clock(FaultNemesis):
 
     def check(self, db: Any) -> None:
         super().check(db)
+        if not db.programs():
+            raise InputError(f"the {db.name} DB names no program it runs (DB.programs()), so there is nothing to "
+                             "start under libfaketime", expected="a DB whose nodes are programs")
         if self.lib is None:
             raise InputError("the clock nemesis needs libfaketime",
                              expected="`apt-get install -y faketime` (Debian's libfaketime)")

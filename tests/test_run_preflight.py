@@ -83,6 +83,7 @@ def test_runner_refuses_in_process_within_a_second(tmp_path: Path) -> None:
     (["--db", "memory", "--nemesis", "failpoint:no-such-bug=return"], "has no failpoint 'no-such-bug'"),
     (["--db", "memory", "--nemesis", "failpoint:stale-read=return,failpoint:lost-write=return"], "both record"),
     (["--db", "memory", "--nemesis", "bogus"], "unknown nemesis 'bogus'"),
+    (["--db", "memory", "--nemesis", "clock"], "names no program it runs"),
     (["--db", "nosuchdb"], "neither a DB"),
 ])
 def test_refused_before_the_cluster_starts(args: list[str], message: str, tmp_path: Path) -> None:

@@ -151,7 +151,9 @@ class DB:
         return list(self._launch_wrappers.get(node, []))
 
     def programs(self) -> list[str]:
-        """The programs its nodes run (paths), for faults that must know whether a program tolerates them."""
+        """The programs its nodes run (paths), for faults that must know whether a program tolerates them (the
+        clock nemesis: Go programs ignore libfaketime, jemalloc ones hang under it); a DB that names none cannot
+        take the clock nemesis."""
         return []
 
     # -- per node ----------------------------------------------------------------------------------------------
