@@ -340,5 +340,45 @@ def models_command() -> int:
         for f, text in cls.operations.items():
             click.echo(f"    :{f:<8} {text}")
     return EXIT_VALID
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(["dbs", "clients", "workloads", "nemeses", "models",
+                                                           "checkers"]))
+@click.option("--db", "db_file", default=None, type=click.Path(dir_okay=False),
+              help="Show the DB a system file describes, with the capabilities the file gives it.")
+def list_command(kind: str | None, db_file: str | None) -> int:
+    """List what is installed: every DB, client, workload, nemesis, model and checker, with where it comes
+    from (histcheck or a plugin's distribution) and, for DBs, their capabilities."""
+    from . import registry
+    if db_file is not None:
+        from .run.described import db_class_for
+        cls = db_class_for(db_file)
+        click.echo(f"{db_file}: {getattr(cls, 'name', cls.__name__)}  capabilities: {_capabilities(cls)}")
+        return EXIT_VALID
+    for k in [kind] if kind else registry.KINDS:
+        click.echo(k)
+        for name, entry in registry.entries(k).items():
+            click.echo(f"  {name:<16} from {entry.origin:<12} {entry.target}")
+            if k == "dbs":
+                try:
+                    click.echo(f"  {'':<16} capabilities: {_capabilities(entry.load())}")
+                except InputError as exc:
+                    click.echo(f"  {'':<16} cannot be loaded: {exc}")
+    for clash in registry.clashes():
+        click.echo(f"ignored: {clash.kind[:-1]} {clash.name!r} from {clash.origin} (a built-in has that name)")
+    return EXIT_VALID
+
+
+def _capabilities(cls: Any) -> str:
+    """The capabilities of a DB class, read from an instance that starts nothing (three nodes, no network)."""
+    import tempfile
+    from .run.net import Network
+    scratch = tempfile.gettempdir()
+    try:
+        db = cls(["n1", "n2", "n3"], Network(), scratch, scratch)
+    except InputError as exc:  # e.g. its program is not installed here
+        return f"unknown here ({exc})"
+    return ", ".join(sorted(db.capabilities())) or "none"
+
+
 from histcheck.run.command import run as _run_command
 main.add_command(_run_command)

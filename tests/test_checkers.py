@@ -341,10 +341,10 @@ def test_every_builtin_kind_has_an_explainer() -> None:
 # -- the workloads are judged through the registry -------------------------------------------------------------
 
 def test_workloads_name_their_checkers() -> None:
-    from workloads.bank import Bank
-    from workloads.counter import Counter
-    from workloads.register import Register
-    from workloads.set import SetWorkload
+    from histcheck.workloads.bank import Bank
+    from histcheck.workloads.counter import Counter
+    from histcheck.workloads.register import Register
+    from histcheck.workloads.set import SetWorkload
     assert SetWorkload().check(set_history([1, 3])).details["lost"] == [2]
     assert Counter().check(counter_history(7)).checker == "counter"
     bank = Bank({"accounts": 2, "total": 100})

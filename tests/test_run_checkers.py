@@ -8,8 +8,8 @@ from histcheck.history import history_from_dicts
 from histcheck.run.generator import Generator
 from histcheck.run.net import cut_pairs
 from histcheck.run.store import Journal, Store
-from workloads.append import check_append
-from workloads.register import Register
+from histcheck.workloads.append import check_append
+from histcheck.workloads.register import Register
 
 
 def check_set(history):

@@ -3,7 +3,8 @@
 A workload is written against the small key-value interface of ``histcheck.run.clients`` (``read``, ``write``,
 ``cas``, ``read_prefix``, ``read_many``, ``multi_cas``), so every DB that supplies a client runs every workload.
 ``invoke`` returns the completion ``(type, value)``; a client error it lets through is turned by the runner into
-``:info`` (writes) or ``:fail`` (the workload's ``reads``).  ``check`` turns the recorded history into a ``Result``
+``:fail`` when definite and ``:info`` when not (``:fail`` for the workload's ``reads``): docs/semantics.md.  ``check``
+turns the recorded history into a ``Result``
 with the registered checker ``checker_name`` (``linearizable`` against ``model``, ``set``, ``bank``, ...) and the
 options ``checker_options`` gives it, so that ``histcheck analyze --checker NAME`` re-judges a stored run the same
 way.
@@ -29,6 +30,7 @@ class Workload:
     checker = ""
     reads: frozenset[str] = frozenset({"read"})
     prefix = "hc"
+    takes_mix = False  # whether ``--mix read=2,write=1,cas=1`` weights its operations (options["mix"])
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})

@@ -50,19 +50,20 @@ class FaultWindow:
 @lru_cache(maxsize=1)
 def nemesis_tables() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """``(colours, windows, kinds)``: the nemesis package's colour per name and per step, its opener -> closer
-    table, and the nemesis name of every step it records; three empty tables when the package cannot be imported
+    table, and the nemesis name of every step it records; three empty tables when they cannot be read (a broken plugin)
     (then every window is grey and start/stop are matched by name only)."""
     try:
-        import nemesis
+        from .. import nemesis, registry
         colours, windows = dict(nemesis.colours()), dict(nemesis.windows())
+        names = registry.names("nemeses")
         kinds: dict[str, str] = {}
-        for name in nemesis.NAMES:
+        for name in names:
             cls = nemesis.nemesis_class(name)
             kinds.setdefault(cls.start_f, name)
             kinds.setdefault(cls.stop_f, name)
-    except Exception:  # not installed, or broken: rendering must not depend on it
+    except Exception:  # a broken plugin nemesis: rendering must not depend on it
         return {}, {}, {}
-    return _distinct(colours, list(nemesis.NAMES), kinds), windows, kinds
+    return _distinct(colours, names, kinds), windows, kinds
 
 
 def _hls(colour: str) -> tuple[float, float, float] | None:

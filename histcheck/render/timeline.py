@@ -21,6 +21,7 @@ paints what is visible, so scrolling and zooming stay smooth on large histories.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any

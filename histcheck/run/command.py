@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
+from .. import registry
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InputError
-
-WORKLOADS = ("register", "multi-register", "set", "counter", "bank", "append", "list-append")
 
 
 class Progress:
@@ -68,16 +67,36 @@ class RunCommand(click.Command):
             raise
 
 
+class DBChoice(click.ParamType):
+    """A ``dbs`` entry of the registry, or a system file (an existing file, or a name ending in ``.toml``)."""
+
+    name = "db"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(registry.names("dbs")) + "|FILE.toml]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from .db import is_system_file
+        if value in registry.names("dbs") or is_system_file(value):
+            return value
+        self.fail(f"{value!r} is neither a DB ({', '.join(registry.names('dbs'))}) nor a system file "
+                  "(.toml)", param, ctx)
+
+
+def _nemesis_help() -> str:
+    return ("Faults: " + ", ".join(registry.names("nemeses")) + ", each NAME[:ARG...][@SCHEDULE], several joined "
+            "by commas (docs/nemesis.md).")
+
+
 @click.command("run", cls=RunCommand)
-@click.option("--db", type=click.Choice(["etcd", "redis"]), default="etcd", show_default=True,
-              help="The database under test.")
+@click.option("--db", type=DBChoice(), default="etcd", show_default=True,
+              help="The database under test: " + ", ".join(registry.names("dbs")) + ", or a system file "
+                   "(docs/extending.md).")
 @click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")
-@click.option("--workload", type=click.Choice(WORKLOADS), default=None,
-              help="What the clients do (default: register on etcd; set on redis, where acknowledged writes that a "
-                   "failover loses show up directly as missing elements).")
-@click.option("--nemesis", default="none", show_default=True,
-              help="Faults: none, partition[:MODE], packet, latency, count-filter, kill[:TARGET], pause, stop-all, "
-                   "membership, clock; several joined by commas (docs/nemesis.md).")
+@click.option("--workload", type=click.Choice(registry.names("workloads")), default=None,
+              help="What the clients do (default: the DB's own, e.g. register on etcd; set on redis, where "
+                   "acknowledged writes that a failover loses show up directly as missing elements).")
+@click.option("--nemesis", default="none", show_default=True, help=_nemesis_help())
 @click.option("--time-limit", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True,
               help="Seconds of the main phase.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=5, show_default=True,
@@ -110,26 +129,22 @@ def run(**kwargs: Any) -> None:
     sys.exit(_run(kwargs, quiet))
 
 
-DEFAULT_WORKLOAD = {"etcd": "register", "redis": "set"}
-
-
 def _run(kwargs: dict, quiet: bool) -> int:
+    from ..nemesis.scenarios import prepare_run
+    from .db import lookup
     from .runner import RunOptions, Runner
-    if kwargs["workload"] is None:
-        kwargs["workload"] = DEFAULT_WORKLOAD.get(kwargs["db"], "register")
-    try:
-        mix = parse_mix(kwargs.pop("mix"), kwargs["workload"])
-    except InputError as exc:
-        click.echo(f"histcheck run: {exc}", err=True)
-        return EXIT_BAD_INPUT
     scenario, schedule = kwargs.pop("scenario"), kwargs.pop("nemesis_schedule")
-    options = RunOptions(store=kwargs.pop("store_dir"), workload_options={"mix": mix} if mix else {}, **kwargs)
     out = click.get_text_stream("stdout")
+    echo = lambda text: click.echo(text, err=True)  # noqa: E731
     try:
-        from nemesis.scenarios import prepare_run  # issue 6: scenarios, schedules, run-time notes
-        hooks = prepare_run(options, scenario, schedule, echo=lambda text: click.echo(text, err=True))
+        if kwargs["workload"] is None:
+            kwargs["workload"] = lookup(kwargs["db"]).default_workload
+        mix = parse_mix(kwargs.pop("mix"), kwargs["workload"])
+        options = RunOptions(store=kwargs.pop("store_dir"), workload_options={"mix": mix} if mix else {}, **kwargs)
+        hooks = prepare_run(options, scenario, schedule, echo=echo)
         with Progress(quiet) as progress:
             runner = Runner(options, on_progress=progress.update, nemesis=hooks.nemesis)
+            hooks.announce(echo)
             outcome = runner.run()
     except InputError as exc:
         click.echo(f"histcheck run: {exc}", err=True)
@@ -149,11 +164,12 @@ def _run(kwargs: dict, quiet: bool) -> int:
 
 
 def parse_mix(text: str | None, workload: str) -> dict[str, float] | None:
-    """``read=2,write=1,cas=1`` as weights (register and multi-register only)."""
+    """``read=2,write=1,cas=1`` as weights (workloads that take a mix: register and multi-register)."""
     if not text:
         return None
-    if workload not in ("register", "multi-register"):
-        raise InputError(f"--mix applies to register and multi-register, not {workload}")
+    if not getattr(registry.get("workloads", workload), "takes_mix", False):
+        takers = [n for n in registry.names("workloads") if getattr(registry.get("workloads", n), "takes_mix", False)]
+        raise InputError(f"--mix applies to {' and '.join(takers)}, not {workload}")
     weights: dict[str, float] = {}
     for part in text.split(","):
         name, _, weight = part.partition("=")
@@ -173,6 +189,9 @@ def _report(outcome: Any, out: Any) -> None:
                f"in {stats['elapsed']:.1f}s", file=out)
     for error in outcome.errors:
         click.echo(f"warning: {error}", err=True)
+    exits = outcome.stats.get("node_exits")
+    if exits:
+        click.echo(f"{exits} node exit(s) nobody asked for (recorded as :node-exited in the history)", file=out)
     if outcome.result is None:
         click.echo("unknown: the run stopped before recording any operation", file=out)
     else:
