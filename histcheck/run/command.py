@@ -69,8 +69,8 @@ class RunCommand(click.Command):
 
 
 @click.command("run", cls=RunCommand)
-@click.option("--db", type=click.Choice(["etcd", "redis"]), default="etcd", show_default=True,
-              help="The database under test.")
+@click.option("--db", default="etcd", show_default=True,
+              help="The database under test: etcd, redis, or a system file (path/to/system.toml).")
 @click.option("--nodes", type=click.IntRange(1, 7), default=3, show_default=True, help="Cluster size (3 or 5).")
 @click.option("--workload", type=click.Choice(WORKLOADS), default=None,
               help="What the clients do (default: register on etcd; set on redis, where acknowledged writes that a "

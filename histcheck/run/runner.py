@@ -55,7 +55,8 @@ class RunOptions:
     nemesis_options: dict = field(default_factory=dict)
 
     def name(self) -> str:
-        return self.test_name or f"{self.db}-{self.workload}-{self.nemesis}"
+        db = os.path.splitext(os.path.basename(self.db))[0]  # a system file's path names the test by its stem
+        return self.test_name or f"{db}-{self.workload}-{self.nemesis}"
 
 
 @dataclass
@@ -77,6 +78,9 @@ class Outcome:
 def make_db(options: RunOptions, network: Any, work_dir: str, log_dir: str) -> DB:
     names = [f"n{i + 1}" for i in range(options.nodes)]
     serializable = options.read_mode == "serializable"
+    if options.db.endswith(".toml") or os.path.isfile(options.db):  # a system file (histcheck.run.described)
+        from .described import db_class_for
+        return db_class_for(options.db)(names, network, work_dir, log_dir, read_mode=options.read_mode)
     if options.db == "etcd":
         from .etcd import EtcdDB
         return EtcdDB(names, network, work_dir, log_dir, token=f"histcheck-{os.getpid()}",
