@@ -28,7 +28,8 @@ from typing import Any, Sequence
 from . import procs
 from .db import DB
 from .net import Endpoint, Network
-from .python_client import open_client
+from .clients import ClientError
+from .python_client import load_client_class, open_client
 from .system_file import Probe, Request, SystemFile, load
 from .templates import fields, render_text, render_tree
 
@@ -68,10 +69,31 @@ class DescribedDB(DB):
     def setup(self) -> None:
         super().setup()
         self.creating = False
+        self.prepare_client()
+
+    def prepare_client(self) -> None:
+        """A client class may define ``prepare()``: what must exist before the first operation (a bucket, a
+        table).  It runs once, on the first node, retried until the readiness deadline."""
+        cls = load_client_class(self.system.client_kind, self.system.directory)
+        if not callable(getattr(cls, "prepare", None)):
+            return
+        deadline = time.monotonic() + self.system.ready_deadline
+        while True:
+            client = self.client(self.node_names[0], timeout=5.0)
+            try:
+                client.prepare()
+                return
+            except ClientError as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.system.name}: the client's prepare() failed: {exc}") from exc
+                time.sleep(0.5)
+            finally:
+                client.close()
 
     def await_ready(self, timeout: float | None = None) -> None:
         deadline = self.system.ready_deadline if timeout is None else timeout
-        if not procs.wait_until(self._serving, deadline, interval=0.25):
+        if not procs.wait_until(lambda: self._serving() or self._any_exited(), deadline, interval=0.25) \
+                or self._any_exited():
             dead = [n for n, node in self.nodes.items() if not node.running()]
             unready = [n for n in self.node_names if n not in dead and not self.ready(n)]
             raise RuntimeError(f"{self.system.name} did not become ready within {deadline:.0f}s"
@@ -79,6 +101,10 @@ class DescribedDB(DB):
                                + (f"; not ready: {', '.join(unready)}" if unready else "")
                                + (f"; no leader" if not dead and not unready else "")
                                + f" (see the node logs in {self.log_dir})")
+
+    def _any_exited(self) -> bool:
+        """A node that exited while starting will not serve: stop waiting for it (its log says why)."""
+        return any(not node.running() for node in self.nodes.values())
 
     def _serving(self) -> bool:
         if not all(self.ready(n) for n in self.node_names):
