@@ -30,7 +30,7 @@ from .db import DB
 from .net import Endpoint, Network
 from .clients import ClientError
 from .python_client import load_client_class, open_client
-from .system_file import Probe, Request, SystemFile, load
+from .system_file import OPERATION_OPTIONS, Probe, Request, SystemFile, load
 from .templates import fields, render_text, render_tree
 
 _CACHE: dict[str, type["DescribedDB"]] = {}
@@ -150,15 +150,21 @@ class DescribedDB(DB):
                                f"within {self.system.ready_deadline:.0f}s (see {self.nodes[first].log_path})")
 
     def render_argv(self, name: str, template: list[str]) -> list[str]:
-        """Render each argument; one that uses ``peer.*`` fields is repeated once per other node."""
+        """Render each argument; one that uses ``peer.*`` fields is repeated once per other node, together with
+        the option just before it when that is a bare flag (``"--peer", "{peer.address}:{peer.port[raft]}"``
+        gives one ``--peer`` per peer)."""
         context = self.node_context(name)
         argv: list[str] = []
-        for arg in template:
-            if any(f.startswith("peer.") or f == "peer" for f in fields(arg)):
-                for peer in self.peer_views(name, include_self=False):
-                    argv.append(render_text(arg, {**context, "peer": peer}))
-            else:
-                argv.append(render_text(arg, context))
+        for i, arg in enumerate(template):
+            if not _uses_peer(arg):
+                if not _is_flag_of_peer(template, i):
+                    argv.append(render_text(arg, context))
+                continue
+            flag = template[i - 1] if i > 0 and _is_flag_of_peer(template, i - 1) else None
+            for peer in self.peer_views(name, include_self=False):
+                if flag is not None:
+                    argv.append(render_text(flag, context))
+                argv.append(render_text(arg, {**context, "peer": peer}))
         return argv
 
     def write_files(self, name: str) -> None:
@@ -199,7 +205,8 @@ class DescribedDB(DB):
     def _base(self, name: str) -> dict[str, Any]:
         index = self.node_names.index(name)
         return {"name": name, "index": index, "id": index + 1, "nodes": len(self.node_names),
-                "data_dir": self.nodes[name].data_dir, "read_mode": self.read_mode}
+                "data_dir": self.nodes[name].data_dir, "read_mode": self.read_mode,
+                "system_dir": self.system.directory}
 
     def node_context(self, name: str) -> dict[str, Any]:
         """The fields of a start command, a file or the environment of node ``name``."""
@@ -351,7 +358,9 @@ class DescribedDB(DB):
 
     # -- clients and description -------------------------------------------------------------------------------
     def client(self, node: str, timeout: float) -> Any:
-        options = render_tree(self.system.client_options, self.view_context(node))
+        own = OPERATION_OPTIONS.get(self.system.client_kind, ())
+        options = {k: v if k in own else render_tree(v, self.view_context(node))
+                   for k, v in self.system.client_options.items()}
         return open_client(self.system.client_kind, options, timeout, self.system.directory)
 
     def describe(self) -> dict:
@@ -362,6 +371,16 @@ class DescribedDB(DB):
         if limits:
             out["link_limits"] = limits
         return out
+
+
+def _uses_peer(arg: str) -> bool:
+    return any(f == "peer" or f.startswith("peer.") for f in fields(arg))
+
+
+def _is_flag_of_peer(template: list[str], i: int) -> bool:
+    """Is ``template[i]`` a bare option (``--peer``) whose value, the next argument, repeats per peer?"""
+    arg = template[i]
+    return (arg.startswith("-") and not fields(arg) and i + 1 < len(template) and _uses_peer(template[i + 1]))
 
 
 def _view(name: str, index: int, host: str, ports: dict[str, int]) -> SimpleNamespace:

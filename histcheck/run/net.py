@@ -377,6 +377,27 @@ class ProxyNetwork(Network):
             self.proxies[name] = self._start_proxy(name, node)
         return self.nodes
 
+    def bypasses(self) -> list[str]:
+        """Established connections into a node's private port that no proxy made (``ss``): links no partition
+        can cut, e.g. a node that dialled an address a peer gossiped instead of the one it was started with."""
+        targets = {r["target"]: (name, r["port"]) for name, routes in self.routes.items() for r in routes}
+        proxies = {str(p.pid) for p in self.proxies.values()}
+        done = procs.run_cmd(["ss", "-tnpH", "state", "established"], check=False)
+        found = []
+        for line in done.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            local, peer = parts[2], parts[3]
+            port = int(peer.rsplit(":", 1)[-1]) if peer.rsplit(":", 1)[-1].isdigit() else -1
+            if port not in targets or not peer.startswith("127.0.0.1:"):
+                continue
+            pids = set(re.findall(r"pid=(\d+)", line))
+            if pids and not pids & proxies:
+                name, port_name = targets[port]
+                found.append(f"{local} -> {name}'s {port_name} port ({peer}) by pid {', '.join(sorted(pids))}")
+        return found
+
     def _seen_from(self, dialer: str, target: str) -> dict[str, Endpoint]:
         """The ports of ``target`` as ``dialer`` reaches them (its own public ports, when routed per pair)."""
         wanted = dialer if self.per_pair else None

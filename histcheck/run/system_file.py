@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InputError
 from .templates import Schema, TemplateError, check, check_tree
 
-NODE_FIELDS = ("name", "index", "id", "address", "data_dir", "nodes", "read_mode")
+NODE_FIELDS = ("name", "index", "id", "address", "data_dir", "nodes", "read_mode", "system_dir")
 PROBE_KINDS = ("tcp", "http", "command")
 
 
@@ -454,12 +454,19 @@ def _client(r: _Reader, spec: SystemFile, ports: frozenset[str]) -> None:
                                expected="a client of the registry (etcd, redis, http-json) or module:Class")
     options = r.table(("client", "options")) or {}
     r.templates(("client", "options"), _client_templates(spec.client_kind, options), view_schema(ports))
+    if spec.client_kind == "http-json":
+        from .http_client import check_options
+        for name, exc in check_options(options):
+            message = getattr(exc, "message", str(exc)).removeprefix("http-json client: ")
+            raise r.error(("client", "options", name), message)
     spec.client_options = options
 
 
+# Options a client renders itself, per operation (``{key}``, ``{value}``): not node templates.
+OPERATION_OPTIONS = {"http-json": ("read", "write", "cas")}
+
+
 def _client_templates(kind: str, options: dict) -> dict:
-    """The http-json client's per-operation templates hold ``{key}``/``{value}``, checked by that client; the
-    rest of the options are node templates."""
-    if kind != "http-json":
-        return options
-    return {k: v for k, v in options.items() if k not in ("read", "write", "cas")}
+    """The options that are node templates (the client checks its per-operation ones itself)."""
+    own = OPERATION_OPTIONS.get(kind, ())
+    return {k: v for k, v in options.items() if k not in own}
