@@ -315,3 +315,67 @@ def test_a_described_system_runs_valid_and_leaves_nothing_behind(tmp_path: Path)
     assert outcome.exit_code == 0, (outcome.errors, outcome.result.summary() if outcome.result else None)
     assert outcome.stats["ok"] > 50 and outcome.stats["info"] == 0
     assert net.wait_until_gone(os.getpid(), timeout=10), net.own_processes(os.getpid())
+
+
+# -- leader, failpoints and membership on a real (one-process-per-node) system ---------------------------------
+@pytest.fixture
+def kv_cluster(tmp_path: Path):
+    """Three unreplicated kv_server nodes on proxies: enough to drive the DB's verbs, not to check consistency."""
+    cls = described.db_class_for(str(KV_TOML))
+    db = cls(["n1", "n2", "n3"], net.ProxyNetwork(), str(tmp_path / "data"), str(tmp_path / "logs"))
+    try:
+        db.setup()
+        yield db
+    finally:
+        db.teardown()
+    assert net.wait_until_gone(os.getpid(), timeout=10), net.own_processes(os.getpid())
+
+
+def test_leader_failpoints_and_membership_go_through_the_file(kv_cluster: described.DescribedDB) -> None:
+    db = kv_cluster
+    assert db.capabilities() == {"processes", "pause", "logs", "wipe", "links", "leader", "failpoints",
+                                 "membership"}
+    assert db.leader() == "n1"  # each node answers its own name; the first running one is asked first
+    db.kill("n1")
+    assert db.leader() == "n2"
+    db.start("n1")
+    db.await_ready()
+    client = db.client("n2", 2)
+    client.write("k", "1")
+    db.set_failpoint("n2", "reject-writes", "return")
+    with pytest.raises(Definite, match="503"):
+        client.write("k", "2")
+    db.clear_failpoint("n2", "reject-writes")
+    client.write("k", "3")
+    assert client.read("k") == "3"
+    client.close()
+    (Path(db.nodes["n3"].data_dir) / "state").write_text("old")
+    db.remove_member("n3")
+    assert not db.nodes["n3"].running() and not (Path(db.nodes["n3"].data_dir) / "state").exists()
+    db.add_member("n3")
+    db.await_ready()
+    log = (Path(db.work_dir) / "membership.log").read_text().split("\n")
+    assert log[:2] == ["remove n3 via n1", "add n3 via n1"]
+
+
+def test_a_failpoint_given_as_an_environment_variable_restarts_the_node_with_it(tmp_path: Path) -> None:
+    here = tmp_path / "sys"
+    here.mkdir()
+    (here / "kv_server.py").write_text((KV_TOML.parent / "kv_server.py").read_text())
+    text = KV_TOML.read_text().split("[failpoints]")[0] + '[failpoints]\nenv = "KV_FAILPOINTS"\n\n[client]' + \
+        KV_TOML.read_text().split("\n[client]")[1]
+    cls = described.db_class_for(write(here, text, "kv-env.toml"))
+    db = cls(["n1"], net.ProxyNetwork(), str(tmp_path / "data"), str(tmp_path / "logs"))
+    try:
+        db.setup()
+        pid = db.nodes["n1"].procs["kvtest"].pid
+        done = db.set_failpoint("n1", "reject-writes", "return")
+        assert done["env"] == "reject-writes=return" and db.nodes["n1"].procs["kvtest"].pid != pid
+        db.await_ready()
+        with pytest.raises(Definite, match="503"):
+            db.client("n1", 2).write("k", "1")
+        db.clear_failpoint("n1", "reject-writes")
+        db.await_ready()
+        db.client("n1", 2).write("k", "1")
+    finally:
+        db.teardown()

@@ -125,7 +125,7 @@ class DescribedDB(DB):
         argv = self.command_for(name)
         self.write_files(name)
         env = self.environment(name)
-        prefix = ["env", "-C", self.nodes[name].data_dir, *(f"{k}={v}" for k, v in env.items()), "--"]
+        prefix = ["env", "-C", self.nodes[name].data_dir, "--", *(f"{k}={v}" for k, v in env.items())]
         self._spawn(name, self.system.name, [*prefix, *argv])
         self.joining.discard(name)
 
