@@ -94,6 +94,9 @@ def test_the_examples_load_with_the_capabilities_their_files_give() -> None:
         assert spec.capabilities() == {"processes", "pause", "logs", "wipe", "links", "leader"}
     assert zk.client_kind == "zookeeper_client:ZooKeeperClient" and zk.ports["election"] == 3888
     assert nats.leader.json_path == "meta_cluster.leader"
+    assert zk.summary() == {"name": "zookeeper", "about": zk.about, "path": str(EXAMPLES / "zookeeper.toml"),
+                            "client": "zookeeper_client:ZooKeeperClient",
+                            "capabilities": ["leader", "links", "logs", "pause", "processes", "wipe"]}
 
 
 def test_capabilities_follow_from_membership_and_failpoints(tmp_path: Path) -> None:
@@ -124,6 +127,9 @@ def test_an_unknown_template_field_is_refused_at_its_line(tmp_path: Path) -> Non
     assert "{nodename}" in error.message and "node.command" in error.message
     assert error.line == line_of(text, "{nodename}")
     assert "known:" in error.message and "data_dir" in error.message
+    text = GOOD.replace('"{cluster[peer]}"', '"{cluster[per]}"')  # the second line of a command over two lines
+    error = refused(tmp_path, text)
+    assert "[per]" in error.message and error.line == line_of(text, "{cluster[per]}") != line_of(text, "command =")
     text = GOOD.replace("{port[client]}/status", "{port[clinet]}/status")
     error = refused(tmp_path, text)
     assert "[clinet]" in error.message and error.line == line_of(text, "clinet")

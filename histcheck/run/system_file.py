@@ -32,6 +32,7 @@ class KeyLines:
     _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
     def __init__(self, text: str) -> None:
+        self.text_lines = text.splitlines()
         self.lines: dict[tuple[str, ...], int] = {}
         self.inline: list[tuple[tuple[str, ...], int, str]] = []
         table: tuple[str, ...] = ()
@@ -60,6 +61,13 @@ class KeyLines:
     def _split(dotted: str) -> tuple[str, ...]:
         parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", dotted)
         return tuple(p.strip("\"'") for p in parts)
+
+    def find(self, needle: str, start: int, span: int = 60) -> int | None:
+        """The first line from ``start`` on (within ``span`` lines) that contains ``needle``."""
+        for number in range(start, min(start + span, len(self.text_lines) + 1)):
+            if needle in self.text_lines[number - 1]:
+                return number
+        return None
 
     def line(self, path: tuple[str, ...]) -> int | None:
         """The line of ``path``, else of a key inside an inline table on one line, else of its nearest table."""
@@ -138,6 +146,11 @@ class SystemFile:
     @property
     def directory(self) -> str:
         return os.path.dirname(os.path.abspath(self.path))
+
+    def summary(self) -> dict[str, Any]:
+        """What ``histcheck list`` shows of a system file."""
+        return {"name": self.name, "about": self.about, "path": self.path, "client": self.client_kind,
+                "capabilities": sorted(self.capabilities())}
 
     def capabilities(self) -> frozenset[str]:
         """What the file makes possible (the names of the DB capability contract)."""
@@ -247,7 +260,11 @@ class _Reader:
     def templates(self, key: tuple[str, ...], value: Any, schema: Schema) -> None:
         for where, exc in check_tree(value, schema):
             sub = key + tuple(where.split(".")) if where else key
-            raise self.error(sub, str(exc))
+            error = self.error(sub, str(exc))
+            if exc.field is not None and error.line is not None:  # a value over several lines: the field's own
+                error.line = self.lines.find("{" + exc.field, error.line) or error.line
+                error.args = (error.render(),)
+            raise error
 
 
 def load(path: str) -> SystemFile:

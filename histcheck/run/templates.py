@@ -20,7 +20,12 @@ _PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]+)\]")
 
 
 class TemplateError(ValueError):
-    """A template that names a field the context will not have, or is not valid format syntax."""
+    """A template that names a field the context will not have, or is not valid format syntax (``field``: the
+    offending field as written, when there is one)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,11 @@ def fields(template: str) -> list[str]:
 def check(template: str, schema: Schema) -> None:
     """Raise TemplateError naming the first field of ``template`` that ``schema`` does not have."""
     for field in fields(template):
-        _check_field(field, schema)
+        try:
+            _check_field(field, schema)
+        except TemplateError as exc:
+            exc.field = field
+            raise
 
 
 def _check_field(field: str, schema: Schema) -> None:
