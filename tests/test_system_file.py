@@ -385,3 +385,21 @@ def test_a_failpoint_given_as_an_environment_variable_restarts_the_node_with_it(
         db.client("n1", 2).write("k", "1")
     finally:
         db.teardown()
+
+
+def test_a_connection_past_the_proxies_is_found(kv_cluster: described.DescribedDB) -> None:
+    """What the ZooKeeper and NATS tests rely on when they assert that nothing bypasses the proxies."""
+    db = kv_cluster
+    assert db.network.bypasses() == []
+    private = db.nodes["n2"].net.ports["client"].listen_port
+    with socket.create_connection(("127.0.0.1", private)):
+        assert procs_wait(lambda: any("n2's client port" in b for b in db.network.bypasses()))
+    through_proxy = db.nodes["n2"].net.ports["client"].dial_port
+    with socket.create_connection(("127.0.0.1", through_proxy)):
+        time.sleep(0.2)
+        assert db.network.bypasses() == []
+
+
+def procs_wait(predicate) -> bool:
+    from histcheck.run import procs
+    return procs.wait_until(predicate, timeout=3, interval=0.1)
