@@ -37,9 +37,9 @@ peer = 7100
 members = { each = "{peer.name}@{peer.address}:{peer.port[peer]}", sep = " " }
 
 [node]
-command = ["toyd", "--id", "{id}", "--listen", "{listen[peer]}", "--peer", "{peer.address}:{peer.port[peer]}",
+command = ["true", "--id", "{id}", "--listen", "{listen[peer]}", "--peer", "{peer.address}:{peer.port[peer]}",
            "--initial", "{cluster[peer]}", "--others", "{peers[peer]}"]
-bootstrap = ["toyd", "--bootstrap", "--id", "{id}"]
+bootstrap = ["true", "--bootstrap", "--id", "{id}"]
 
 [node.files]
 "conf/toy.conf" = "me={name}\\nall={members}\\n"
@@ -108,7 +108,7 @@ def test_capabilities_follow_from_membership_and_failpoints(tmp_path: Path) -> N
 
 
 def test_a_missing_key_is_refused_with_the_line_of_its_table(tmp_path: Path) -> None:
-    text = GOOD.replace('command = ["toyd", "--id"', 'commands = ["toyd", "--id"')
+    text = GOOD.replace('command = ["true", "--id"', 'commands = ["true", "--id"')
     error = refused(tmp_path, text)
     assert error.path.endswith("system.toml")
     # the misspelt key is found first, at its own line
@@ -191,7 +191,7 @@ def test_commands_name_each_peer_as_seen_from_the_node(tmp_path: Path) -> None:
     db = toy_db(tmp_path, True)
     db.creating = False
     argv = db.command_for("n2")
-    assert argv[:5] == ["toyd", "--id", "2", "--listen", "127.0.0.1:1101"]
+    assert argv[:5] == ["true", "--id", "2", "--listen", "127.0.0.1:1101"]
     # one --peer per other node, each the port n2 dials (n2 is index 1: 3010 + j)
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--peer"] == ["127.0.0.1:3010", "127.0.0.1:3012"]
     assert argv[argv.index("--initial") + 1] == \
@@ -204,9 +204,9 @@ def test_commands_name_each_peer_as_seen_from_the_node(tmp_path: Path) -> None:
 
 def test_the_first_node_bootstraps_only_when_the_cluster_is_created(tmp_path: Path) -> None:
     db = toy_db(tmp_path, True)
-    assert db.command_for("n1") == ["toyd", "--bootstrap", "--id", "1"]
+    assert db.command_for("n1") == ["true", "--bootstrap", "--id", "1"]
     db.creating = False
-    assert db.command_for("n1")[:3] == ["toyd", "--id", "1"]
+    assert db.command_for("n1")[:3] == ["true", "--id", "1"]
 
 
 def test_client_options_and_probes_see_the_node_as_the_runner_reaches_it(tmp_path: Path) -> None:
@@ -403,3 +403,12 @@ def test_a_connection_past_the_proxies_is_found(kv_cluster: described.DescribedD
 def procs_wait(predicate) -> bool:
     from histcheck.run import procs
     return procs.wait_until(predicate, timeout=3, interval=0.1)
+
+
+def test_a_missing_program_stops_the_run_before_anything_starts(tmp_path: Path) -> None:
+    text = GOOD.replace('name = "toy"', 'name = "toy"\npackage = "toy-server"\nrequires = ["/no/such/toy.jar"]')
+    cls = described.db_class_for(write(tmp_path, text))
+    with pytest.raises(InputError) as info:
+        cls(["n1"], net.ProxyNetwork(), str(tmp_path / "data"), str(tmp_path / "logs"))
+    assert "/no/such/toy.jar not found" in info.value.message
+    assert "apt-get install -y toy-server" in info.value.expected

@@ -25,6 +25,7 @@ import urllib.request
 from types import SimpleNamespace
 from typing import Any, Sequence
 
+from ..errors import InputError
 from . import procs
 from .db import DB
 from .net import Endpoint, Network
@@ -54,12 +55,23 @@ class DescribedDB(DB):
     def __init__(self, node_names: Sequence[str], network: Network, work_dir: str, log_dir: str, *,
                  read_mode: str = "linearizable") -> None:
         super().__init__(node_names, network, work_dir, log_dir)
+        self.require_programs()
         self.read_mode = read_mode
         self.network.route_per_pair()
         self.creating = True  # the first start of every node: the first one bootstraps, the others join
         self.joining: set[str] = set()  # nodes added back by add_member: they start with the join command
         self.failpoints: dict[str, dict[str, str]] = {}  # node -> failpoint -> action (the env variable form)
         self._lock = threading.Lock()
+
+    def require_programs(self) -> None:
+        """Stop at once, saying how to install it, when a program or file the system needs is missing."""
+        missing = self.system.missing()
+        if missing:
+            package = self.system.package
+            raise InputError(f"{self.system.name}: {', '.join(missing)} not found",
+                             path=self.system.path,
+                             expected=(f"the Debian package {package}: `apt-get install -y {package}` as root "
+                                       f"(or `bash .ci/setup`)") if package else "the programs on PATH")
 
     # -- capabilities ------------------------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,8 @@ class SystemFile:
     failpoint_env: str | None = None
     failpoint_env_format: str = "{failpoint}={action}"
     failpoint_env_sep: str = ";"
+    package: str = ""
+    requires: list[str] = field(default_factory=list)
     client_kind: str = ""
     client_options: dict[str, Any] = field(default_factory=dict)
     stop_grace: float = 3.0
@@ -146,6 +149,17 @@ class SystemFile:
     @property
     def directory(self) -> str:
         return os.path.dirname(os.path.abspath(self.path))
+
+    def missing(self) -> list[str]:
+        """The programs (the start commands' first words, ``requires``) and files (``requires`` paths) that are
+        not there: a run stops before any node starts, saying which package provides them."""
+        wanted = [*self.requires, *(c[0] for c in (self.command, self.bootstrap, self.join) if c)]
+        out = []
+        for item in dict.fromkeys(wanted):
+            found = os.path.exists(item) if "/" in item else shutil.which(item) is not None
+            if not found and "{" not in item:
+                out.append(item)
+        return out
 
     def summary(self) -> dict[str, Any]:
         """What ``histcheck list`` shows of a system file."""
@@ -283,7 +297,7 @@ def load(path: str) -> SystemFile:
     return _build(_Reader(path, text, doc))
 
 
-TOP = ("name", "about", "ports", "node", "lists", "ready", "leader", "membership", "failpoints", "client")
+TOP = ("name", "about", "package", "requires", "ports", "node", "lists", "ready", "leader", "membership", "failpoints", "client")
 
 
 def _build(r: _Reader) -> SystemFile:
@@ -293,7 +307,11 @@ def _build(r: _Reader) -> SystemFile:
     port_names = frozenset(ports)
     lists = _lists(r, port_names)
     spec = SystemFile(path=r.path, name=name, about=r.value(("about",), (str,), default=""), ports=ports,
-                      command=[], lists=lists)
+                      command=[], lists=lists, package=r.value(("package",), (str,), default=""))
+    requires = r.value(("requires",), (list,), default=[])
+    if not all(isinstance(x, str) for x in requires):
+        raise r.error(("requires",), "is not a list of strings", "programs or files, e.g. [\"java\"]")
+    spec.requires = list(requires)
     _node(r, spec, port_names)
     spec.ready, spec.ready_deadline = _ready(r, port_names)
     spec.leader = _probe(r, ("leader",), port_names, leader=True)
