@@ -34,12 +34,16 @@ from .python_client import load_client_class, open_client
 from .system_file import OPERATION_OPTIONS, Probe, Request, SystemFile, load
 from .templates import fields, render_text, render_tree
 
-_CACHE: dict[str, type["DescribedDB"]] = {}
+_CACHE: dict[tuple, type["DescribedDB"]] = {}
 
 
 def db_class_for(path: str) -> type["DescribedDB"]:
     """The DB class for the system file at ``path`` (read once; a bad file raises InputError with its line)."""
-    key = os.path.abspath(path)
+    try:
+        stat = os.stat(path)
+        key: tuple = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)  # an edited file is read again
+    except OSError:
+        key = (os.path.abspath(path),)
     if key not in _CACHE:
         spec = load(path)
         _CACHE[key] = type(f"Described_{spec.name}", (DescribedDB,),
