@@ -66,7 +66,8 @@ def once(db: Any, node: str, call: Callable[[Any], Any], timeout: float = 3) -> 
         client.close()
 
 
-def minority_cannot_commit(toml: str, tmp_path: Path, key: str, minority_write_fails: Callable[[Any], None]) -> None:
+def minority_cannot_commit(toml: str, tmp_path: Path, key: str, minority_write_fails: Callable[[Any], None],
+                           after_heal: Callable[[Any], None] | None = None) -> None:
     """Proxy mode: cut n1 from n2 and n3 (per-pair ports, no protocol read); the majority still commits, n1
     cannot, no connection bypasses the proxies, and after healing everyone agrees on the majority's value."""
     cls = described.db_class_for(str(EXAMPLES / toml))
@@ -89,6 +90,8 @@ def minority_cannot_commit(toml: str, tmp_path: Path, key: str, minority_write_f
                 seen[:] = [str(exc)]
             return seen == ["majority"] * 3
         assert procs.wait_until(agreed, timeout=30, interval=0.5), seen
+        if after_heal is not None:
+            after_heal(db)
     finally:
         db.teardown()
     assert_nothing_left()

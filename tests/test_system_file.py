@@ -90,13 +90,13 @@ def line_of(text: str, needle: str) -> int:
 def test_the_examples_load_with_the_capabilities_their_files_give() -> None:
     zk = system_file.load(str(EXAMPLES / "zookeeper.toml"))
     nats = system_file.load(str(EXAMPLES / "nats.toml"))
-    for spec in (zk, nats):
-        assert spec.capabilities() == {"processes", "pause", "logs", "wipe", "links", "leader"}
+    assert zk.capabilities() == {"processes", "pause", "logs", "wipe", "links", "leader", "catch-up"}
+    assert nats.capabilities() == {"processes", "pause", "logs", "wipe", "links", "leader"}
     assert zk.client_kind == "zookeeper_client:ZooKeeperClient" and zk.ports["election"] == 3888
     assert nats.leader.json_path == "meta_cluster.leader"
     assert zk.summary() == {"name": "zookeeper", "about": zk.about, "path": str(EXAMPLES / "zookeeper.toml"),
                             "client": "zookeeper_client:ZooKeeperClient",
-                            "capabilities": ["leader", "links", "logs", "pause", "processes", "wipe"]}
+                            "capabilities": ["catch-up", "leader", "links", "logs", "pause", "processes", "wipe"]}
 
 
 def test_capabilities_follow_from_membership_and_failpoints(tmp_path: Path) -> None:
@@ -148,6 +148,23 @@ def test_inline_table_keys_and_client_templates_are_located(tmp_path: Path) -> N
     assert error.line == line_of(text, "70000") and "not a TCP port" in error.message
     error = refused(tmp_path, GOOD.replace('tcp = "client"', 'tcp = "admin"'))
     assert "not a port of [ports]" in error.message
+
+
+def test_a_progress_pattern_needs_one_group(tmp_path: Path) -> None:
+    text = GOOD.replace("[membership]", '[progress]\ntcp = "client"\nsend = "stat"\npattern = "Zxid: 0x[0-9a-f]+"\n\n[membership]')
+    error = refused(tmp_path, text)
+    assert "needs exactly one group" in error.message and error.line == line_of(text, "pattern =")
+
+
+def test_links_the_proxies_cannot_cut_are_named_before_the_run() -> None:
+    legacy = net.ProxyNetwork()
+    assert legacy.link_limits(["client", "peer"]) == []  # etcd: clients by port, peers by X-Server-From
+    limits = legacy.link_limits(["redis", "sentinel", "client"])
+    assert [x.split(":")[0] for x in limits] == ["port 'redis'", "port 'sentinel'"]
+    per_pair = net.ProxyNetwork()
+    per_pair.route_per_pair()
+    assert per_pair.link_limits(["redis", "sentinel"]) == []
+    assert net.NamespaceNetwork().link_limits(["redis"]) == []
 
 
 def test_bad_toml_and_a_missing_file_are_input_errors(tmp_path: Path) -> None:

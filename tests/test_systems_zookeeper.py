@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from histcheck.run import procs
 from histcheck.run.clients import ClientError
 from systems_helpers import (MODES, assert_faults_healed, assert_nothing_left, minority_cannot_commit, needs,
                              once, run_system)
@@ -40,4 +41,8 @@ def test_a_proxy_partition_stops_the_minority_from_committing(tmp_path: Path) ->
         with pytest.raises(ClientError):
             once(db, "n1", lambda c: c.write("hc/minority", "minority"))
         assert not db.ready("n1")  # n1 lost its quorum: "not currently serving requests"
-    minority_cannot_commit("zookeeper.toml", tmp_path, "hc/minority", minority_write_fails)
+    def caught_up(db) -> None:  # the [progress] probe: every server reaches the same zxid
+        positions = [db.progress(n)["position"] for n in db.node_names]
+        assert all(isinstance(p, int) and p > 0 for p in positions), positions
+        assert procs.wait_until(lambda: len({db.progress(n)["position"] for n in db.node_names}) == 1, 10)
+    minority_cannot_commit("zookeeper.toml", tmp_path, "hc/minority", minority_write_fails, caught_up)

@@ -303,6 +303,26 @@ class DescribedDB(DB):
                 return named
         return None
 
+    def progress(self, name: str) -> dict:
+        """How far node ``name`` has got (the ``[progress]`` probe's answer as a number: a log index, a zxid, a
+        revision), so a restarted node's catch-up can be awaited and measured; ``position`` is None when the
+        node does not answer."""
+        probe = self.system.progress
+        node = self.nodes.get(name)
+        if probe is None or node is None or not node.running() or node.paused:
+            return {"node": name, "position": None}
+        ok, answer = self.ask(name, probe)
+        position = None
+        if ok and answer is not None:
+            text = str(answer)
+            pattern = self.system.progress_pattern
+            found = pattern.search(text) if pattern else None
+            try:
+                position = int(found.group(1) if found else text.strip(), 0)
+            except (ValueError, AttributeError):
+                position = None
+        return {"node": name, "position": position}
+
     def _node_named(self, answer: Any) -> str | None:
         text = str(answer).strip()
         for index, name in enumerate(self.node_names):

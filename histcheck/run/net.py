@@ -87,8 +87,9 @@ class Network:
         """Ask, before ``setup``, for an address per ordered pair of nodes where the topology needs one to cut
         links without reading the protocol (the proxies); namespaces tell nodes apart by address already."""
 
-    def link_limits(self) -> list[str]:
-        """Links this topology cannot cut one by one, in words (empty when every link can be cut)."""
+    def link_limits(self, ports: Iterable[str] | None = None) -> list[str]:
+        """Links this topology cannot cut one by one, in words (empty when every link can be cut); ``ports``
+        (a DB's port names) lets a preflight ask before anything is set up."""
         return []
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
@@ -404,11 +405,13 @@ class ProxyNetwork(Network):
         return {r["port"]: Endpoint("127.0.0.1", r["target"], "127.0.0.1", r["listen"])
                 for r in self.routes[target] if r.get("source") == wanted}
 
-    def link_limits(self) -> list[str]:
+    def link_limits(self, ports: Iterable[str] | None = None) -> list[str]:
         """Without per-pair ports, only etcd's peer port names its dialer; links over other ports stay up."""
-        if self.per_pair or not self.routes:
+        if self.per_pair:
             return []
-        shared = sorted({r["port"] for routes in self.routes.values() for r in routes} - {"client", "peer"})
+        if ports is None:
+            ports = {r["port"] for routes in self.routes.values() for r in routes}
+        shared = sorted(set(ports) - {"client", "peer"})
         return [f"port {p!r}: the proxies cannot tell which node dials it, so a partition leaves node-to-node "
                 f"links over it up" for p in shared]
 

@@ -133,6 +133,8 @@ class SystemFile:
     ready: Probe | None = None
     ready_deadline: float = 60.0
     leader: Probe | None = None
+    progress: Probe | None = None
+    progress_pattern: "re.Pattern[str] | None" = None
     remove_member: Request | None = None
     add_member: Request | None = None
     failpoint_set: Request | None = None
@@ -171,6 +173,8 @@ class SystemFile:
         caps = {"processes", "pause", "logs", "wipe", "links"}
         if self.leader is not None:
             caps.add("leader")
+        if self.progress is not None:
+            caps.add("catch-up")
         if self.remove_member is not None and self.add_member is not None:
             caps.add("membership")
         if self.failpoint_env or (self.failpoint_set is not None and self.failpoint_clear is not None):
@@ -297,7 +301,7 @@ def load(path: str) -> SystemFile:
     return _build(_Reader(path, text, doc))
 
 
-TOP = ("name", "about", "package", "requires", "ports", "node", "lists", "ready", "leader", "membership", "failpoints", "client")
+TOP = ("name", "about", "package", "requires", "ports", "node", "lists", "ready", "leader", "progress", "membership", "failpoints", "client")
 
 
 def _build(r: _Reader) -> SystemFile:
@@ -315,6 +319,16 @@ def _build(r: _Reader) -> SystemFile:
     _node(r, spec, port_names)
     spec.ready, spec.ready_deadline = _ready(r, port_names)
     spec.leader = _probe(r, ("leader",), port_names, leader=True)
+    spec.progress = _probe(r, ("progress",), port_names, extra_keys=("pattern",))
+    if spec.progress is not None:
+        pattern = r.value(("progress", "pattern"), (str,))
+        try:
+            spec.progress_pattern = re.compile(pattern) if pattern else None
+        except re.error as exc:
+            raise r.error(("progress", "pattern"), f"is not a regular expression ({exc})")
+        if spec.progress_pattern is not None and spec.progress_pattern.groups != 1:
+            raise r.error(("progress", "pattern"), "needs exactly one group: the position",
+                          "e.g. pattern = \"Zxid: (0x[0-9a-f]+)\"")
     _membership(r, spec, port_names)
     _failpoints(r, spec, port_names)
     _client(r, spec, port_names)
