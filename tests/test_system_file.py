@@ -429,3 +429,11 @@ def test_a_missing_program_stops_the_run_before_anything_starts(tmp_path: Path) 
         cls(["n1"], net.ProxyNetwork(), str(tmp_path / "data"), str(tmp_path / "logs"))
     assert "/no/such/toy.jar not found" in info.value.message
     assert "apt-get install -y toy-server" in info.value.expected
+
+
+def test_a_python_client_has_only_the_methods_of_its_class(tmp_path: Path) -> None:
+    (tmp_path / "plainclient.py").write_text("class Plain:\n    def __init__(self, timeout): pass\n"
+                                            "    def read(self, k): return 'x'\n    def write(self, k, v): pass\n"
+                                            "    def cas(self, k, o, n): return True\n")
+    client = open_client("plainclient:Plain", {}, 1.0, str(tmp_path))
+    assert client.read("k") == "x" and not hasattr(client, "read_many")

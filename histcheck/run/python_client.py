@@ -61,7 +61,7 @@ def open_client(kind: str, options: dict[str, Any], timeout: float, directory: s
                          expected="the keyword options its constructor accepts (and timeout)")
     except ValueError:  # a constructor without a signature (a builtin): let the first call tell
         pass
-    return Guarded(lambda: cls(**options, timeout=timeout))
+    return Guarded(lambda: cls(**options, timeout=timeout), cls)
 
 
 def classify(exc: OSError) -> ClientError:
@@ -74,8 +74,9 @@ def classify(exc: OSError) -> ClientError:
 class Guarded:
     """A client built on its first call, whose socket errors are classified (see the module docstring)."""
 
-    def __init__(self, build: Callable[[], Any]) -> None:
+    def __init__(self, build: Callable[[], Any], cls: type) -> None:
         self._build = build
+        self._cls = cls
         self._inner: Any = None
 
     def inner(self) -> Any:
@@ -89,8 +90,8 @@ class Guarded:
         return self._inner
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
+        if name.startswith("_") or not callable(getattr(self._cls, name, None)):
+            raise AttributeError(f"{self._cls.__name__} has no method {name}")
 
         def call(*args: Any, **kwargs: Any) -> Any:
             try:

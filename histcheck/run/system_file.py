@@ -397,11 +397,10 @@ def _node(r: _Reader, spec: SystemFile, ports: frozenset[str]) -> None:
 
 
 def _ready(r: _Reader, ports: frozenset[str]) -> tuple[Probe | None, float]:
-    table = r.table(("ready",), required=True)
+    r.table(("ready",), required=True)
     deadline = r.value(("ready", "deadline"), (int, float), default=60)
     if deadline <= 0:
         raise r.error(("ready", "deadline"), "must be positive", "seconds, e.g. deadline = 30")
-    del table
     return _probe(r, ("ready",), ports, extra_keys=("deadline",)), float(deadline)
 
 
