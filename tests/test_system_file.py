@@ -437,3 +437,13 @@ def test_a_python_client_has_only_the_methods_of_its_class(tmp_path: Path) -> No
                                             "    def cas(self, k, o, n): return True\n")
     client = open_client("plainclient:Plain", {}, 1.0, str(tmp_path))
     assert client.read("k") == "x" and not hasattr(client, "read_many")
+
+
+def test_readiness_waits_only_for_nodes_meant_to_be_up(kv_cluster: described.DescribedDB) -> None:
+    db = kv_cluster
+    db.stop("n3")
+    db.await_ready(timeout=5)  # n3 was stopped on purpose
+    assert not db.ready("n3")
+    db.start("n3")
+    db.await_ready(timeout=10)
+    assert db.ready("n3")

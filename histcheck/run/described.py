@@ -4,7 +4,8 @@
 the standard constructor ``(node_names, network, work_dir, log_dir)``, so the runner treats it like any other DB.
 Its capabilities follow from what the file gives: every described system can be started, stopped, killed,
 paused, wiped and cut off (its nodes name the addresses the run's network gives them); ``[leader]`` adds
-``leader``, ``[membership]`` adds ``membership`` and ``[failpoints]`` adds ``failpoints``.
+``leader``, ``[progress]`` adds ``catch-up``, ``[membership]`` adds ``membership`` and ``[failpoints]`` adds
+``failpoints``.
 
 On a ``ProxyNetwork`` the DB asks for a public port per ordered pair of nodes, and a node's start command names,
 for every other node, the address of that node *as seen from this one*; so the proxies know who dials without
@@ -65,6 +66,7 @@ class DescribedDB(DB):
         self.creating = True  # the first start of every node: the first one bootstraps, the others join
         self.joining: set[str] = set()  # nodes added back by add_member: they start with the join command
         self.failpoints: dict[str, dict[str, str]] = {}  # node -> failpoint -> action (the env variable form)
+        self.down: set[str] = set()  # nodes stopped or killed on purpose: readiness does not wait for them
         self._lock = threading.Lock()
 
     def require_programs(self) -> None:
@@ -110,20 +112,23 @@ class DescribedDB(DB):
         deadline = self.system.ready_deadline if timeout is None else timeout
         if not procs.wait_until(lambda: self._serving() or self._any_exited(), deadline, interval=0.25) \
                 or self._any_exited():
-            dead = [n for n, node in self.nodes.items() if not node.running()]
-            unready = [n for n in self.node_names if n not in dead and not self.ready(n)]
+            dead = [n for n in self._meant_up() if not self.nodes[n].running()]
+            unready = [n for n in self._meant_up() if n not in dead and not self.ready(n)]
             raise RuntimeError(f"{self.system.name} did not become ready within {deadline:.0f}s"
                                + (f"; exited: {', '.join(dead)}" if dead else "")
                                + (f"; not ready: {', '.join(unready)}" if unready else "")
                                + (f"; no leader" if not dead and not unready else "")
                                + f" (see the node logs in {self.log_dir})")
 
+    def _meant_up(self) -> list[str]:
+        return [n for n in self.node_names if n not in self.down]
+
     def _any_exited(self) -> bool:
-        """A node that exited while starting will not serve: stop waiting for it (its log says why)."""
-        return any(not node.running() for node in self.nodes.values())
+        """A node that exited by itself while starting will not serve: stop waiting (its log says why)."""
+        return any(not self.nodes[n].running() for n in self._meant_up())
 
     def _serving(self) -> bool:
-        if not all(self.ready(n) for n in self.node_names):
+        if not all(self.ready(n) for n in self._meant_up()):
             return False
         return self.system.leader is None or self.leader() is not None
 
@@ -144,6 +149,15 @@ class DescribedDB(DB):
         prefix = ["env", "-C", self.nodes[name].data_dir, "--", *(f"{k}={v}" for k, v in env.items())]
         self._spawn(name, self.system.name, [*prefix, *argv])
         self.joining.discard(name)
+        self.down.discard(name)
+
+    def stop(self, name: str) -> None:
+        self.down.add(name)
+        super().stop(name)
+
+    def kill(self, name: str) -> None:
+        self.down.add(name)
+        super().kill(name)
 
     def command_for(self, name: str) -> list[str]:
         """The start command for ``name`` now: bootstrap (the first node, at creation), join (the other nodes at
