@@ -31,7 +31,9 @@ def test_a_fault_free_register_run_is_valid(tmp_path: Path) -> None:
 def test_partition_and_kill_are_healed_recorded_and_judged(mode: str, tmp_path: Path) -> None:
     outcome = run_system("zookeeper.toml", tmp_path, network=mode, nemesis="partition,kill", time_limit=8)
     assert_faults_healed(outcome)
-    assert outcome.exit_code == 0, outcome.result.summary()  # sync before reads: linearizable
+    # a verdict, not unknown (sync before reads was valid in every run measured, see docs/extending.md; a
+    # deposed leader may still answer a sync for up to syncLimit, so INVALID stays a possible finding)
+    assert outcome.result is not None and outcome.exit_code in (0, 1), outcome.result.summary()
     assert outcome.stats["fail"] > 0  # the minority and the killed node refused requests (definite)
     assert_nothing_left()
 
