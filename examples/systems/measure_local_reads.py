@@ -10,7 +10,6 @@ local reads as sequentially consistent, not linearizable, so those runs should b
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def main() -> None:
     parser.add_argument("--network", choices=["netns", "proxy"], default="netns" if net.is_root() else "proxy")
     args = parser.parse_args()
     store = tempfile.mkdtemp(prefix="zookeeper-local-reads-")
-    print(f"| reads | faults | network | runs | INVALID | unknown |\n|---|---|---|---|---|---|")
+    print("| reads | faults | network | runs | INVALID | unknown |\n|---|---|---|---|---|---|")
     for read_mode, nemesis in ROWS:
         codes = verdicts(read_mode, nemesis, args.network, args.runs, args.time_limit, store)
         reads = "sync first" if read_mode == "linearizable" else "local"

@@ -117,7 +117,7 @@ class DescribedDB(DB):
             raise RuntimeError(f"{self.system.name} did not become ready within {deadline:.0f}s"
                                + (f"; exited: {', '.join(dead)}" if dead else "")
                                + (f"; not ready: {', '.join(unready)}" if unready else "")
-                               + (f"; no leader" if not dead and not unready else "")
+                               + ("; no leader" if not dead and not unready else "")
                                + f" (see the node logs in {self.log_dir})")
 
     def _meant_up(self) -> list[str]:
