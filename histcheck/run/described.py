@@ -294,11 +294,12 @@ class DescribedDB(DB):
             return False, None
 
     def leader(self) -> str | None:
-        """The node that says it leads: the probe passes on the leader alone (``expect``/``equals``), or its
-        answer names the leader (a node name or id)."""
+        """The node that leads: the one whose probe passes (``expect`` of a tcp probe, or ``equals``), or, when
+        answers name the leader, the name most nodes give (an isolated node may still name a deposed one)."""
         probe = self.system.leader
         if probe is None:
             return None
+        named: list[str] = []
         for name in self.node_names:
             node = self.nodes.get(name)
             if node is None or not node.running() or node.paused:
@@ -309,13 +310,11 @@ class DescribedDB(DB):
             if probe.equals is not None:
                 if answer == probe.equals or str(answer) == str(probe.equals):
                     return name
-                continue
-            if probe.expect is not None and probe.kind == "tcp":
+            elif probe.expect is not None and probe.kind == "tcp":
                 return name
-            named = self._node_named(answer)
-            if named is not None:
-                return named
-        return None
+            elif self._node_named(answer) is not None:
+                named.append(self._node_named(answer))
+        return max(named, key=named.count) if named else None
 
     def progress(self, name: str) -> dict:
         """How far node ``name`` has got (the ``[progress]`` probe's answer as a number: a log index, a zxid, a
