@@ -164,6 +164,8 @@ def test_links_the_proxies_cannot_cut_are_named_before_the_run() -> None:
     per_pair = net.ProxyNetwork()
     per_pair.route_per_pair()
     assert per_pair.link_limits(["redis", "sentinel"]) == []
+    cls = described.db_class_for(str(KV_TOML))  # what a preflight asks before anything starts
+    assert legacy.link_limits(cls.ports, per_pair=cls.per_pair_links) == []
     assert net.NamespaceNetwork().link_limits(["redis"]) == []
 
 

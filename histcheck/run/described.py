@@ -56,6 +56,7 @@ class DescribedDB(DB):
     """Nodes started, probed and spoken to as ``system`` (a SystemFile) says."""
 
     system: SystemFile
+    per_pair_links = True  # asks the proxies for a port per ordered pair of nodes (see Network.route_per_pair)
 
     def __init__(self, node_names: Sequence[str], network: Network, work_dir: str, log_dir: str, *,
                  read_mode: str = "linearizable") -> None:

@@ -87,9 +87,9 @@ class Network:
         """Ask, before ``setup``, for an address per ordered pair of nodes where the topology needs one to cut
         links without reading the protocol (the proxies); namespaces tell nodes apart by address already."""
 
-    def link_limits(self, ports: Iterable[str] | None = None) -> list[str]:
-        """Links this topology cannot cut one by one, in words (empty when every link can be cut); ``ports``
-        (a DB's port names) lets a preflight ask before anything is set up."""
+    def link_limits(self, ports: Iterable[str] | None = None, *, per_pair: bool | None = None) -> list[str]:
+        """Links this topology cannot cut one by one, in words (empty when every link can be cut).  A preflight
+        asks before anything is set up by passing a DB class's ``ports`` and ``per_pair_links``."""
         return []
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
@@ -405,9 +405,9 @@ class ProxyNetwork(Network):
         return {r["port"]: Endpoint("127.0.0.1", r["target"], "127.0.0.1", r["listen"])
                 for r in self.routes[target] if r.get("source") == wanted}
 
-    def link_limits(self, ports: Iterable[str] | None = None) -> list[str]:
+    def link_limits(self, ports: Iterable[str] | None = None, *, per_pair: bool | None = None) -> list[str]:
         """Without per-pair ports, only etcd's peer port names its dialer; links over other ports stay up."""
-        if self.per_pair:
+        if self.per_pair if per_pair is None else per_pair:
             return []
         if ports is None:
             ports = {r["port"] for routes in self.routes.values() for r in routes}
