@@ -340,6 +340,8 @@ def models_command() -> int:
         for f, text in cls.operations.items():
             click.echo(f"    :{f:<8} {text}")
     return EXIT_VALID
+
+
 @main.command("list")
 @click.argument("kind", required=False, type=click.Choice(["dbs", "clients", "workloads", "nemeses", "models",
                                                            "checkers"]))

@@ -36,6 +36,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "clients": {
         "etcd": "histcheck.run.clients:EtcdClient",
         "redis": "histcheck.run.redis_db:RedisClient",
+        "http-json": "histcheck.run.http_client:HttpJsonClient",
     },
     "workloads": {
         "register": "histcheck.workloads.register:Register",

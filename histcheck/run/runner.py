@@ -62,7 +62,8 @@ class RunOptions:
     nemesis_options: dict = field(default_factory=dict)
 
     def name(self) -> str:
-        return self.test_name or f"{self.db}-{self.workload}-{self.nemesis}"
+        db = os.path.splitext(os.path.basename(self.db))[0]  # a system file's path names the test by its stem
+        return self.test_name or f"{db}-{self.workload}-{self.nemesis}"
 
 
 @dataclass
