@@ -27,6 +27,13 @@ def check(history: History, model="cas-register", init=None, **options) -> Resul
 
     Options: ``time_limit`` (seconds), ``memory_limit`` (bytes), ``nil_read`` (``absent`` or ``unknown``),
     ``partition`` (check independent keys separately; default on), ``engine`` (``kernel`` or ``reference``).
+    A limit that is not a usable number (NaN, infinite, negative) and an operation without a process (the
+    search pairs calls by process) are an ``InputError``.
     """
     from .checker import check as _check
+    from .errors import check_memory_limit, check_time_limit
+    from .formats.ops import require_processes
+    check_time_limit(options.get("time_limit"), "time_limit")
+    check_memory_limit(options.get("memory_limit"), "memory_limit")
+    require_processes(history)
     return _check(history, model=model, init=init, **options)

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
+from .errors import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError,
+                     ReadingTimedOut, check_time_limit)
 
-FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "porcupine-kv"]
+FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "jepsen-txt", "porcupine-kv"]
 
 
 class HistcheckGroup(click.Group):
@@ -27,8 +32,8 @@ class HistcheckGroup(click.Group):
             code = super().main(args=args, prog_name=prog_name or "histcheck", complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            click.echo("histcheck: unknown (interrupted)", err=True)
+            sys.exit(EXIT_UNKNOWN)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -37,9 +42,9 @@ class HistcheckGroup(click.Group):
         except InputError as exc:
             click.echo(f"histcheck: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt:   # an interrupted command decided nothing: unknown, like an interrupted check
+            click.echo("histcheck: unknown (interrupted)", err=True)
+            sys.exit(EXIT_UNKNOWN)
         except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, exit 255
             if os.environ.get("HISTCHECK_DEBUG"):
                 raise
@@ -56,12 +61,13 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--model", "model_name", default=None,
               help="Model to check against (see `histcheck models`); inferred from the operations if omitted.")
 @click.option("--init", "init_text", default=None, help="Initial value as an EDN literal: 0, nil, {:x 0 :y 0}.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
-@click.option("--time-limit", type=click.FloatRange(min=0), default=None, help="Give up (unknown) after SECONDS.")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=None,
+              help="Give up (unknown) after SECONDS, reading included.")
 @click.option("--memory-limit", type=click.IntRange(min=16), default=2048, show_default=True,
               help="Memory cap in MiB for the search; past it the result is unknown (memory).")
 @click.option("--nil-read", type=click.Choice(["auto", "absent", "unknown"]), default="auto", show_default=True,
@@ -77,53 +83,138 @@ def main() -> None:
 def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
             memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
             out_dir: Path | None) -> int:
-    """Check the history in PATH for linearizability."""
-    from . import check, load
+    """Check the history in PATH (a file, gzip or not, or - for standard input) for linearizability."""
+    started = time.monotonic()
+    time_limit = check_time_limit(time_limit, "--time-limit")
+    deadline = None if time_limit is None else started + time_limit
+    parsed_init: Any = None if init_text is None else _parse_init(init_text)   # option errors before any reading
+    if out_dir is not None:
+        _make_out_dir(out_dir)
+    try:
+        with _alarm(deadline, str(path)):
+            history = _read_history(path, fmt, deadline)
+    except ReadingTimedOut as exc:
+        where = f", at line {exc.line}" if exc.line is not None else ""
+        return _unread(path, "time", model_name, as_json, f"the time limit ran out while reading{where}")
+    except KeyboardInterrupt:
+        return _unread(path, "interrupted", model_name, as_json, "interrupted while reading")
+    from . import check
     from .checker import DEFAULT
     from .models import get as get_model, infer
 
-    if not path.exists():
-        raise InputError("no such file", path=str(path), expected="a history file")
-    history = load(path, format=fmt)
     inferred = False
     if model_name is None:
         model_name = infer(history.fs())
         if model_name is None:
             raise InputError(f"cannot infer a model from the operations {', '.join(history.fs()) or '(none)'}",
-                             path=str(path), expected="--model NAME (see `histcheck models`)")
+                             path=history.source, expected="--model NAME (see `histcheck models`)")
         inferred = True
     model = get_model(model_name)
-    init: Any = DEFAULT if init_text is None else _parse_init(init_text)
-    result = check(history, model=model, init=init, time_limit=time_limit, memory_limit=memory_limit << 20,
+    init = DEFAULT if init_text is None else parsed_init
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    result = check(history, model=model, init=init, time_limit=remaining, memory_limit=memory_limit << 20,
                    nil_read=nil_read, partition=partition, engine=engine)
+    result.notes[:0] = history.meta.get("notes", [])
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(history.fs())}")
     written: list[Path] = []
     if out_dir is not None:
-        from .report import write_report
-        written = write_report(out_dir, history, result, model=model_name,
-                               init=None if init is DEFAULT else init, nil_read=nil_read,
-                               partition=partition)
+        written = _write_report(out_dir, history, result, model_name, None if init is DEFAULT else init,
+                                nil_read, partition, deadline)
     if as_json:
         data = result.to_dict()
         data["file"] = str(path)
         data["format"] = history.format
         click.echo(json.dumps(data, default=str))
     else:
-        _print_summary(path, history, result, written)
+        _print_summary(history.source or path, history, result, written)
     return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
 
 
+def _read_history(path: Path, fmt: str, deadline: float | None):
+    """The history in ``path``, with the reading notes, refused when it holds nothing to check: no client
+    operation, an op without a process, or events whose :index and :time both contradict the file's order."""
+    from .formats import check_order, load, require_operations
+    from .formats.ops import require_processes
+    history = load(path, format=fmt, deadline=deadline)
+    require_operations(history)
+    require_processes(history)
+    history.meta.setdefault("notes", []).extend(check_order(history))
+    return history
+
+
+@contextmanager
+def _alarm(deadline: float | None, name: str) -> Iterator[None]:
+    """Stop reading at the deadline even when the reader is blocked: a pipe that never ends or never speaks
+    (the readers look at the clock themselves, but only between chunks).  SIGALRM interrupts a blocked read;
+    the handler raises, and Python lets that propagate out of the system call."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if deadline is None or not hasattr(signal, "setitimer") or not in_main:
+        yield
+        return
+
+    def expired(signum, frame):
+        raise ReadingTimedOut(name, None)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + 0.25)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _unread(path: Path, cause: str, model_name: str | None, as_json: bool, why: str) -> int:
+    """The answer when reading stopped before the history was whole: unknown, never valid."""
+    from .checker.result import Result
+    result = Result(valid="unknown", model=model_name or "none", cause=cause,
+                    notes=[f"{why}: the history was not read whole"])
+    if as_json:
+        data = result.to_dict()
+        data["file"] = str(path)
+        click.echo(json.dumps(data, default=str))
+    else:
+        hint = {"time": "raise --time-limit", "interrupted": "run it again without interrupting"}[cause]
+        click.echo(f"{path}: {why}; the history was not read whole")
+        click.echo(f"unknown ({cause}); {hint}")
+    return EXIT_UNKNOWN
+
+
+def _make_out_dir(out_dir: Path) -> None:
+    """Create --out before the check, so that an impossible folder fails in a second, not after an hour."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out: cannot create the folder: {exc.strerror or exc}", path=str(out_dir),
+                         expected="a folder that can be created and written") from None
+
+
+def _write_report(out_dir: Path, history, result, model_name: str, init: Any, nil_read: str, partition: bool,
+                  deadline: float | None) -> list[Path]:
+    from .report import write_report
+    minimize_time = 10.0 if deadline is None else max(0.0, min(10.0, deadline - time.monotonic()))
+    try:
+        return write_report(out_dir, history, result, model=model_name, init=init, nil_read=nil_read,
+                            partition=partition, minimize_time=minimize_time)
+    except OSError as exc:
+        raise InputError(f"--out: cannot write the report: {exc.strerror or exc}",
+                         path=exc.filename if isinstance(exc.filename, str) else str(out_dir),
+                         expected="a writable folder") from None
+
+
 def _parse_init(text: str) -> Any:
+    """The --init value; its errors name the option, not "the file" (the parser's words for a history)."""
     from .formats.edn import parse_value
     try:
         return parse_value(text, path="--init")
     except InputError as exc:
-        raise InputError(f"--init {text!r} is not an EDN literal: {exc.message}",
+        message = exc.message.replace("the file ends", "the value ends").replace("; is the file truncated?", "")
+        raise InputError(f"--init: {text[:60]!r} is not an EDN literal: {message}",
                          expected="an EDN literal such as 0, nil, \"\" or {:x 0 :y 0}") from None
 
 
-def _print_summary(path: Path, history, result, written: list[Path]) -> None:
+def _print_summary(path: Path | str, history, result, written: list[Path]) -> None:
     from .values import show
     counts = history.summary()
     click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info"

@@ -39,7 +39,7 @@ _AFTER_MARKER = re.compile(r"(?: - |: | )(?:\[ *(\d{1,30}) *\] *)?((?:\d+|:[^\s:
 _PROCESS = re.compile(r"(?:\d+|:[^\s:]\S*)[\t ]")
 _TXT_LINE = re.compile(r"(?:\d+|:[^\s:]\S*)\t+:(?:invoke|ok|fail|info)\t")
 _FIELDS = re.compile(r"(\S+)[\t ]+(\S+)[\t ]+(\S+)(?:[\t ]+|\Z)(.*)", re.S)
-_EDN_OP = re.compile(r"\s*(?:\[\s*)?\{:(?:index|time|type|process|f|value)\b.*:type\s+:(?:invoke|ok|fail|info)\b")
+_EDN_OP = re.compile(r"\s*(?:\[\s*)?\{(?=.*:type\s+:(?:invoke|ok|fail|info)\b):(?:index|time|type|process|f|value)\b")
 
 
 def op_text(line: str) -> str | None:

@@ -8,7 +8,7 @@ events are rare in a clean history.
 from __future__ import annotations
 
 _MESSAGES = {
-    "skipped": "skipped {n} line{s} that {are} not operations, the first at line {line}",
+    "skipped": "skipped {n} line{s} that {are} not {an}operation{s}, the first at line {line}",
     "no-process": "{n} operation{s} {have} no :process, the first at line {line}",
     "digit-process": "{n} process id{s} written as a string of digits {were} read as integer{s}, the first at "
                      "line {line}",
@@ -45,5 +45,5 @@ class ReadNotes:
             plural = n != 1
             out.append(_MESSAGES[kind].format(n=f"{n:,}", line=self.first[kind], s="s" if plural else "",
                                               are="are" if plural else "is", have="have" if plural else "has",
-                                              were="were" if plural else "was"))
+                                              were="were" if plural else "was", an="" if plural else "an "))
         return out
