@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from .errors import HistcheckError, InputError
 from .history import Call, History, Op
-from .checker.result import Result
 
 __all__ = ["load", "check", "History", "Op", "Call", "Result", "HistcheckError", "InputError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``Result`` on first use: it brings the checker (and numpy) in, which the command line must not pay for
+    before it can answer Ctrl-C properly."""
+    if name == "Result":
+        from .checker.result import Result
+        return Result
+    raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
 
 
 def load(path, format: str = "auto") -> History:

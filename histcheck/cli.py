@@ -6,6 +6,7 @@ the file, the line and what was expected) and 255 for an internal error.  No tra
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -29,29 +30,50 @@ class HistcheckGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
         try:
+            try:
+                code = self._run(args, prog_name, complete_var, extra)
+            finally:
+                # The answer is decided: a Ctrl-C while the interpreter shuts down must not kill the process
+                # (at shutdown Python hands SIGINT back to the system's default, which terminates it silently).
+                atexit.register(_ignore_interrupts)
+        except KeyboardInterrupt:      # arrived while an error was being reported
+            code = _interrupted()
+        sys.exit(code)
+
+    def _run(self, args, prog_name, complete_var, extra: dict) -> int:
+        """The command's exit code, every way it can end."""
+        try:
             code = super().main(args=args, prog_name=prog_name or "histcheck", complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            click.echo("histcheck: unknown (interrupted)", err=True)
-            sys.exit(EXIT_UNKNOWN)
+            return _interrupted()
         except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         except click.ClickException as exc:
             exc.show()
-            sys.exit(EXIT_BAD_INPUT)
+            return EXIT_BAD_INPUT
         except InputError as exc:
             click.echo(f"histcheck: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            return EXIT_BAD_INPUT
         except KeyboardInterrupt:   # an interrupted command decided nothing: unknown, like an interrupted check
-            click.echo("histcheck: unknown (interrupted)", err=True)
-            sys.exit(EXIT_UNKNOWN)
+            return _interrupted()
         except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, exit 255
             if os.environ.get("HISTCHECK_DEBUG"):
                 raise
             click.echo(f"histcheck: internal error: {type(exc).__name__}: {exc} "
                        f"(set HISTCHECK_DEBUG=1 for a traceback, and please report it)", err=True)
-            sys.exit(EXIT_INTERNAL)
-        sys.exit(code if isinstance(code, int) else 0)
+            return EXIT_INTERNAL
+        return code if isinstance(code, int) else 0
+
+
+def _interrupted() -> int:
+    click.echo("histcheck: unknown (interrupted)", err=True)
+    return EXIT_UNKNOWN
+
+
+def _ignore_interrupts() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @click.group(cls=HistcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
