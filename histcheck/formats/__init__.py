@@ -90,10 +90,13 @@ def _suffix(path: str | Path) -> str:
     return suffix_of(path)
 
 
+_BLANK = " \t\r\n"  # what an empty input may hold; str.strip() would also drop control characters like \x1f
+
+
 def _first_content(opened: Input) -> tuple[int, str] | None:
     """The first non-blank line and its number (read ahead and kept): what "no operations found" quotes."""
     for lineno, line in enumerate(opened.head_lines(), 1):
-        if line.strip():
+        if line.strip(_BLANK):
             return lineno, line.strip()
         if lineno > 10_000:
             break
@@ -129,7 +132,7 @@ def loads(text: str, format: str = "auto", source: str | None = None) -> History
             ops = list(read_json(text, source, notes=notes))
         else:
             ops = list(_LINE_READERS[format](text_lines(text), source, notes=notes))
-    first = next(((n, line.strip()) for n, line in enumerate(text_lines(text), 1) if line.strip()), None)
+    first = next(((n, line.strip()) for n, line in enumerate(text_lines(text), 1) if line.strip(_BLANK)), None)
     return _finish(ops, source, format, notes, first)
 
 

@@ -35,7 +35,7 @@ _CACHE_LIMIT = 100_000
 _MARKER = "jepsen.util"
 # After the marker: " - " (log4j), ": " (logback) or a lone space (Jepsen 0.2's "jepsen worker 1 - jepsen.util 1"),
 # an optional bracketed stamp ("[ 546548968 ] ", nanoseconds), then the process and a tab or space.
-_AFTER_MARKER = re.compile(r"(?: - |: | )(?:\[ *(\d{1,30}) *\] *)?((?:\d+|:[^\s:]\S*)[\t ])")
+_AFTER_MARKER = re.compile(r"(?: - |: | )(?:\[ *(\d+) *\] *)?((?:\d+|:[^\s:]\S*)[\t ])")
 _PROCESS = re.compile(r"(?:\d+|:[^\s:]\S*)[\t ]")
 _TXT_LINE = re.compile(r"(?:\d+|:[^\s:]\S*)\t+:(?:invoke|ok|fail|info)\t")
 _FIELDS = re.compile(r"(\S+)[\t ]+(\S+)[\t ]+(\S+)(?:[\t ]+|\Z)(.*)", re.S)
@@ -121,6 +121,9 @@ class _Ops:
                 self.parsed[text] = fields
         fields = fields.copy()
         if stamp is not None:
+            if len(stamp) > 30:
+                raise InputError(f"the stamp before the process has {len(stamp):,} digits", path=self.path,
+                                 line=lineno, expected="a nanosecond count such as [ 546548968 ]")
             fields["time"] = int(stamp)
         op = make_op(fields, position=self.position, line=lineno, path=self.path)
         self.position += 1
