@@ -159,9 +159,10 @@ def _read_history(path: Path, fmt: str, deadline: float | None):
     from .formats import check_order, load, require_operations
     from .formats.ops import require_processes
     history = load(path, format=fmt, deadline=deadline)
-    require_operations(history)
+    notes = history.meta.setdefault("notes", [])
+    notes.extend(require_operations(history))
     require_processes(history)
-    history.meta.setdefault("notes", []).extend(check_order(history))
+    notes.extend(check_order(history))
     return history
 
 

@@ -181,7 +181,7 @@ def test_empty_input_is_an_empty_history(tmp_path: Path, text: str) -> None:
 def test_input_with_no_operation_is_refused(tmp_path: Path) -> None:
     cases = {"notes.txt": ("hello\nworld\n", []), "h.edn": ("{:type :invoke, :process 0, :f :read, :value nil}\n",
                                                                 ["--format", "jepsen-log"]),
-             "n.edn": ("{:type :info, :process :nemesis, :f :start, :value nil}\n", [])}
+             "n.jsonl": ('{"type": "info", "process": "worker-1", "f": "start", "value": null}\n', [])}
     for name, (text, extra) in cases.items():
         path = tmp_path / name
         path.write_text(text)
@@ -190,6 +190,14 @@ def test_input_with_no_operation_is_refused(tmp_path: Path) -> None:
         assert f"{path}, line 1" in out.output
         assert any(why in out.output for why in ("no operations found", "no client operations", "cannot tell",
                                                  "an EDN operation among the lines of a Jepsen log"))
+
+
+def test_only_nemesis_events_is_a_history_with_nothing_to_check(tmp_path: Path) -> None:
+    """As Knossos counts it (its mongodb-v0-ack-rollback- example is such a history, and linearizable)."""
+    path = tmp_path / "n.edn"
+    path.write_text("{:type :info, :process :nemesis, :f :start, :value nil}\n" * 3)
+    out = CliRunner().invoke(main, ["analyze", str(path), "--model", "cas-register"])
+    assert out.exit_code == 0 and "no client operations: all 3 events are the nemesis's" in out.output
 
 
 def test_unbounded_and_unreadable_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
