@@ -106,6 +106,19 @@ def test_string_process_ids_follow_the_documented_rule() -> None:
             '{"type": "ok", "process": "worker-1", "f": "read", "value": 0}\n')
     history = formats.loads(text, "jsonl")
     assert [op.is_client for op in history] == [False, False]
-    assert any("not a number were read as named processes" in n for n in history.meta["notes"])
+    assert any("not a number were read as naming a process" in n for n in history.meta["notes"])
     with pytest.raises(InputError, match="no client operations found"):
         formats.require_operations(history)
+
+
+def test_the_examples_in_docs_formats_read_as_documented() -> None:
+    """Every example history in docs/formats.md reads, in the format its section names, with every op line."""
+    import re
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    read = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", docs, re.S):
+        if lang != "python":
+            history = formats.loads(body)
+            read.append((history.format, len(history)))
+    assert read == [("edn", 3), ("edn", 3), ("jsonl", 1), ("jsonl", 3), ("jepsen-log", 3), ("jepsen-log", 2),
+                    ("jepsen-log", 3), ("jepsen-log", 3), ("jepsen-txt", 3), ("porcupine-kv", 1), ("edn", 2)]

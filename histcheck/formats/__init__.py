@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, ReadingTimedOut
 from ..history import History, Op
 from .detect import FORMATS, detect, detect_input, detect_lines
 from .edn import read_edn, write_edn
@@ -26,7 +26,7 @@ from .ednwrite import format_op
 from .jepsen_log import read_jepsen_log, read_jepsen_txt
 from .json import read_json, read_jsonl, write_json, write_jsonl
 from .jsonwrite import format_op_json
-from .lines import Input, LineSource, display_name, open_input, text_lines
+from .lines import Input, LineSource, display_name, located, open_input, text_lines
 from .notes import ReadNotes
 from .order import check_order
 from .porcupine_kv import read_porcupine_kv
@@ -111,6 +111,8 @@ def _read(opened: Input, format: str, notes: ReadNotes, deadline: float | None) 
         return list(_LINE_READERS[format](source, opened.name, notes=notes))
     except UnicodeDecodeError as exc:
         raise opened.decode_error(exc, source.lines_handed_out()) from None
+    except (InputError, ReadingTimedOut) as exc:   # from the raw stream, which knows no lines
+        raise located(exc, source.lines_handed_out() + 1) from None
 
 
 def _finish(ops: list[Op], source: str | None, format: str, notes: ReadNotes,

@@ -35,7 +35,7 @@ _CACHE_LIMIT = 100_000
 _MARKER = "jepsen.util"
 # After the marker: " - " (log4j), ": " (logback) or a lone space (Jepsen 0.2's "jepsen worker 1 - jepsen.util 1"),
 # an optional bracketed stamp ("[ 546548968 ] ", nanoseconds), then the process and a tab or space.
-_AFTER_MARKER = re.compile(r"(?: - |: | )(?:\[ *(\d+) *\] *)?((?:\d+|:[^\s:]\S*)[\t ])")
+_AFTER_MARKER = re.compile(r"(?: - |: | )(?:\[ *(\d+) *\] *)?(?=(?:\d+|:[^\s:]\S*)[\t ])")
 _PROCESS = re.compile(r"(?:\d+|:[^\s:]\S*)[\t ]")
 _TXT_LINE = re.compile(r"(?:\d+|:[^\s:]\S*)\t+:(?:invoke|ok|fail|info)\t")
 _FIELDS = re.compile(r"(\S+)[\t ]+(\S+)[\t ]+(\S+)(?:[\t ]+|\Z)(.*)", re.S)
@@ -45,7 +45,7 @@ _EDN_OP = re.compile(r"\s*(?:\[\s*)?\{(?=.*:type\s+:(?:invoke|ok|fail|info)\b):(
 def op_text(line: str) -> str | None:
     """The op part of a log line (from its process on) when the line is a ``jepsen.util`` op line, else None."""
     found = _op_match(line)
-    return None if found is None else line[found.start(2):].rstrip("\r\n")
+    return None if found is None else line[found.end():].rstrip("\r\n")
 
 
 def _op_match(line: str) -> re.Match | None:
@@ -137,9 +137,18 @@ def read_jepsen_log(lines: Iterable[bytes | str], path: str | None = None,
     and skipping it would drop operations."""
     source = LineSource.of(lines, path)
     ops = _Ops(path)
+    parsed = ops.parsed
     skipped = first_skipped = 0
+    after_marker = _AFTER_MARKER.match
     for lineno, line in source.numbered:
-        found = _op_match(line) if _MARKER in line else None
+        at = line.find(_MARKER)
+        found = None if at < 0 else (after_marker(line, at + 11) or _op_match(line))
+        if found is not None and found.lastindex is None:   # the common case, inline: a cached op text
+            fields = parsed.get(line[found.end():].rstrip("\r\n"))
+            if fields is not None:
+                yield make_op(fields.copy(), position=ops.position, line=lineno, path=path)
+                ops.position += 1
+                continue
         if found is None:
             if not line.isspace():
                 if not skipped:
@@ -150,7 +159,7 @@ def read_jepsen_log(lines: Iterable[bytes | str], path: str | None = None,
                                      expected="only log lines (or --format edn for an EDN history, without the "
                                               "lines that are not EDN)")
             continue
-        yield ops.op(line[found.start(2):].rstrip("\r\n"), lineno, found.group(1))
+        yield ops.op(line[found.end():].rstrip("\r\n"), lineno, found.group(1))
     if skipped and notes is not None:
         notes.add("skipped", first_skipped, skipped)
 

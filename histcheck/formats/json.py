@@ -114,7 +114,11 @@ def read_jsonl(lines: Iterable[bytes | str], path: str | None = None,
             raise _too_deep(path, lineno) from None
         except ValueError as exc:
             raise _bad_number(exc, path, lineno) from None
-        yield _op(fields, position, lineno, path, notes)
+        try:
+            op = make_op(fields, position=position, line=lineno, path=path)
+        except HistoryError:
+            op = op_without_process(fields, position, lineno, path, notes)
+        yield op
         position += 1
 
 

@@ -116,47 +116,56 @@ def _line_ends(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-class _Guard(io.RawIOBase):
-    """The raw bytes of an input, checked once per chunk (see the module docstring): cheap, because a chunk is
-    64 KiB and each check is one C call over it."""
+class _Guard(io.BufferedIOBase):
+    """The bytes of an input as the text layer asks for them (``read1``), checked once per 64 KiB chunk (see the
+    module docstring): cheap, because each check is a C call that looks at the end of the chunk only.  Its errors
+    carry no line: the reader's ``LineSource`` knows which line was being read, and ``located`` fills it in."""
 
     def __init__(self, inner: IO[bytes], path: str, deadline: float | None, max_line: int,
                  owned: list[IO[bytes]]) -> None:
+        super().__init__()
         self.inner = inner
+        self.read_some = getattr(inner, "read1", inner.read)   # never wait to fill a chunk from a pipe
         self.owned = owned  # what closing the input closes (never standard input)
         self.path = path
         self.deadline = deadline
         self.max_line = max_line
         self.run = 0        # bytes since the last line end
-        self.lines = 0      # line ends seen (for messages only)
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def read1(self, size: int = -1) -> bytes:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ReadingTimedOut(self.path, self.lines + 1)
+            raise ReadingTimedOut(self.path, None)
         try:
-            data = self.inner.read(len(buffer))
+            data = self.read_some(size if size is not None and size > 0 else _CHUNK)
         except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
             raise InputError(f"the gzip data is damaged ({exc or 'it ends too soon'})", path=self.path,
-                             line=self.lines + 1, expected="a complete gzip file") from None
+                             expected="a complete gzip file") from None
         except OSError as exc:
-            raise InputError(f"cannot read the file: {exc.strerror or exc}", path=self.path, line=self.lines + 1,
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", path=self.path,
                              expected="a readable history file") from None
-        n = len(data)
-        buffer[:n] = data
-        last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        last = data.rfind(b"\n")
         if last < 0:
-            self.run += n
+            last = data.rfind(b"\r")
+        if last < 0:
+            self.run += len(data)
             if self.run > self.max_line:
-                raise InputError(f"line {self.lines + 1} is longer than {self.max_line >> 20} MiB; the input "
-                                 "looks unbounded or is not a history", path=self.path, line=self.lines + 1,
+                raise InputError(f"this line is longer than {self.max_line >> 20} MiB; the input looks unbounded "
+                                 "or is not a history", path=self.path,
                                  expected="lines of a history (ops separated by line ends)")
         else:
-            self.run = n - last - 1
-            self.lines += _line_ends(data)
-        return n
+            self.run = len(data) - last - 1
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0:
+            return self.read1(size)
+        chunks = []
+        while chunk := self.read1(_CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def close(self) -> None:
         super().close()
@@ -185,6 +194,8 @@ class Input:
                 line = self.text.readline()
             except UnicodeDecodeError as exc:
                 raise self.decode_error(exc, len(self.head)) from None
+            except (InputError, ReadingTimedOut) as exc:
+                raise located(exc, len(self.head) + 1) from None
             if not line:
                 return
             self.head.append(line)
@@ -195,12 +206,16 @@ class Input:
 
     def read_all(self) -> str:
         """The whole text (for the one reader that needs it: a JSON array)."""
-        head = "".join(self.head)
+        chunks = ["".join(self.head)]
         self.head = []
         try:
-            return head + self.text.read()
+            while chunk := self.text.read(1 << 20):
+                chunks.append(chunk)
         except UnicodeDecodeError as exc:
-            raise self.decode_error(exc, head.count("\n")) from None
+            raise self.decode_error(exc, sum(map(_text_line_ends, chunks))) from None
+        except (InputError, ReadingTimedOut) as exc:
+            raise located(exc, sum(map(_text_line_ends, chunks)) + 1) from None
+        return "".join(chunks)
 
     def decode_error(self, exc: UnicodeDecodeError, lines_before: int) -> InputError:
         """The InputError for bad UTF-8, from the lines handed out before the failing chunk and the chunk's
@@ -226,6 +241,20 @@ class Input:
         self.close()
 
 
+def located(exc: InputError | ReadingTimedOut, line: int) -> InputError | ReadingTimedOut:
+    """``exc`` with ``line`` filled in when it had none (errors from under the line iterator)."""
+    if exc.line is None:
+        if isinstance(exc, InputError):
+            exc.located(line=line)
+        else:
+            exc = ReadingTimedOut(exc.path, line)
+    return exc
+
+
+def _text_line_ends(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
 def display_name(path: str | Path) -> str:
     """How messages name an input: ``-`` is standard input."""
     return "<stdin>" if str(path) == STDIN else str(path)
@@ -237,12 +266,12 @@ def open_input(path: str | Path, *, deadline: float | None = None, max_line: int
     name = display_name(path)
     raw = _open_raw(path, name)
     try:
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _CHUNK)
+        buffered = _magic_readable(raw, name)
         compressed = _peek(buffered, name)[:2] == GZIP_MAGIC
         inner: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb") if compressed else buffered
         owned = [] if raw is sys.stdin.buffer else [inner, buffered]
         guard = _Guard(inner, name, deadline, MAX_LINE_BYTES if max_line is None else max_line, owned)
-        text = io.TextIOWrapper(io.BufferedReader(guard, _CHUNK), encoding="utf-8-sig", newline="")
+        text = io.TextIOWrapper(guard, encoding="utf-8-sig", newline="")
     except BaseException:
         if raw is not sys.stdin.buffer:
             raw.close()
@@ -271,8 +300,24 @@ def _open_raw(path: str | Path, name: str) -> IO[bytes]:
         raise InputError(f"cannot open the file: {exc}", path=name, expected="a file path") from None
 
 
-def _peek(buffered: io.BufferedReader, name: str) -> bytes:
+def _magic_readable(raw: IO[bytes], name: str) -> IO[bytes]:
+    """Something whose first bytes can be looked at without losing them: a seekable file as it is (one buffer
+    less on the hot path), anything else behind a ``BufferedReader``."""
+    if isinstance(raw, io.FileIO):
+        try:
+            if raw.seekable() and os.path.isfile(raw.name if isinstance(raw.name, str) else ""):
+                return raw
+        except OSError:
+            pass
+    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, _CHUNK)
+
+
+def _peek(buffered: IO[bytes], name: str) -> bytes:
     try:
+        if isinstance(buffered, io.FileIO):
+            head = buffered.read(2) or b""
+            buffered.seek(0)
+            return head
         return buffered.peek(2)
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name, line=1,

@@ -12,8 +12,8 @@ _MESSAGES = {
     "no-process": "{n} operation{s} {have} no :process, the first at line {line}",
     "digit-process": "{n} process id{s} written as a string of digits {were} read as integer{s}, the first at "
                      "line {line}",
-    "named-process": "{n} process id{s} written as a string that is not a number {were} read as named processes "
-                     "(like :nemesis, never given to a model), the first at line {line}",
+    "named-process": "{n} process id{s} written as a string that is not a number {were} read as naming a "
+                     "process (like :nemesis, never given to a model), the first at line {line}",
     "index-repeated": "{n} operation{s} repeat an :index already used, the first at line {line}; events are "
                       "taken in file order",
     "index-backwards": "{n} operation{s} {have} an :index lower than the one before, the first at line {line}; "
