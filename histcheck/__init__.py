@@ -25,7 +25,8 @@ def __getattr__(name: str):
 
 
 def load(path, format: str = "auto") -> History:
-    """Read a history from ``path``; ``format`` is ``auto``, ``edn``, ``json``, ``jepsen-log`` or ``porcupine-kv``."""
+    """Read a history from ``path`` (``-`` is standard input; gzip is read as what it holds); ``format`` is
+    ``auto`` or one of ``formats.FORMATS``."""
     from .formats import load as _load
     return _load(path, format=format)
 

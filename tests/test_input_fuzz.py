@@ -303,3 +303,29 @@ def test_sigint_while_reading_and_at_any_moment(tmp_path: Path, small) -> None:
         assert proc.returncode in (0, 2), (delay, proc.returncode, err)
         if proc.returncode == 2:
             assert b"interrupted" in out + err
+
+
+def test_bad_utf8_deep_in_a_stream_names_its_line(tmp_path: Path) -> None:
+    """The line of a bad byte is computed from the lines handed out and the undecoded chunk, for files, gzip
+    and standard input alike (nothing is read twice)."""
+    lines = variant_bytes(register_history(40_000, seed=9), "edn").splitlines(keepends=True)
+    bad_line = 31_337
+    lines[bad_line - 1] = lines[bad_line - 1].replace(b":value", b":va\xfflue", 1)
+    data = b"".join(lines)
+    plain, packed = tmp_path / "h.edn", tmp_path / "h.edn.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    for target, stdin in ((str(plain), None), (str(packed), None), ("-", data), ("-", data.replace(b"\n", b"\r"))):
+        code, output, _ = analyze(target, ["--model", "cas-register"], stdin)
+        assert code == 254 and f"line {bad_line}: the file is not UTF-8 text (byte 0xff" in output, output
+
+
+def test_api_refuses_unusable_limits() -> None:
+    import histcheck
+    from histcheck import formats
+    history = formats.loads("{:type :invoke, :process 0, :f :read, :value nil}\n", "edn")
+    for limits in ({"time_limit": float("nan")}, {"time_limit": float("inf")}, {"time_limit": -1},
+                   {"time_limit": "1"}, {"memory_limit": 0}, {"memory_limit": 1.5}, {"memory_limit": -(1 << 20)}):
+        with pytest.raises(histcheck.InputError, match=next(iter(limits))):
+            histcheck.check(history, "cas-register", 0, **limits)
+    assert histcheck.check(history, "cas-register", 0, time_limit=5, memory_limit=1 << 26).valid is True

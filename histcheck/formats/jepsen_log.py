@@ -143,12 +143,16 @@ def read_jepsen_log(lines: Iterable[bytes | str], path: str | None = None,
     for lineno, line in source.numbered:
         at = line.find(_MARKER)
         found = None if at < 0 else (after_marker(line, at + 11) or _op_match(line))
-        if found is not None and found.lastindex is None:   # the common case, inline: a cached op text
-            fields = parsed.get(line[found.end():].rstrip("\r\n"))
-            if fields is not None:
-                yield make_op(fields.copy(), position=ops.position, line=lineno, path=path)
-                ops.position += 1
-                continue
+        if found is not None and found.lastindex is None:   # the common case (no stamp), inline
+            text = line[found.end():].rstrip("\r\n")
+            fields = parsed.get(text)
+            if fields is None:
+                fields = _parse(text, path, lineno)
+                if "{" not in text and len(parsed) < _CACHE_LIMIT:
+                    parsed[text] = fields
+            yield make_op(fields.copy(), position=ops.position, line=lineno, path=path)
+            ops.position += 1
+            continue
         if found is None:
             if not line.isspace():
                 if not skipped:

@@ -19,6 +19,7 @@ import gzip
 import io
 import itertools
 import os
+import stat
 import sys
 import time
 import zlib
@@ -286,8 +287,6 @@ def _open_raw(path: str | Path, name: str) -> IO[bytes]:
     if str(path) == STDIN:
         return sys.stdin.buffer
     try:
-        if os.path.isdir(path):
-            raise IsADirectoryError
         return open(path, "rb", buffering=0)
     except FileNotFoundError:
         raise InputError("no such file", path=name, expected="an existing history file") from None
@@ -301,11 +300,11 @@ def _open_raw(path: str | Path, name: str) -> IO[bytes]:
 
 
 def _magic_readable(raw: IO[bytes], name: str) -> IO[bytes]:
-    """Something whose first bytes can be looked at without losing them: a seekable file as it is (one buffer
-    less on the hot path), anything else behind a ``BufferedReader``."""
+    """Something whose first bytes can be looked at without losing them: a regular file as it is (one buffer
+    less on the hot path; ``pread`` looks), anything else (pipes, FIFOs, devices) behind a ``BufferedReader``."""
     if isinstance(raw, io.FileIO):
         try:
-            if raw.seekable() and os.path.isfile(raw.name if isinstance(raw.name, str) else ""):
+            if stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
                 return raw
         except OSError:
             pass
@@ -315,9 +314,7 @@ def _magic_readable(raw: IO[bytes], name: str) -> IO[bytes]:
 def _peek(buffered: IO[bytes], name: str) -> bytes:
     try:
         if isinstance(buffered, io.FileIO):
-            head = buffered.read(2) or b""
-            buffered.seek(0)
-            return head
+            return os.pread(buffered.fileno(), 2, 0)
         return buffered.peek(2)
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", path=name, line=1,
