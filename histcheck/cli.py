@@ -113,13 +113,14 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
     if out_dir is not None:
         _make_out_dir(out_dir)
     try:
-        with _alarm(deadline, str(path)):
+        with _alarm(deadline, _shown_path(path)):
             history = _read_history(path, fmt, deadline)
     except ReadingTimedOut as exc:
         where = f", at line {exc.line}" if exc.line is not None else ""
-        return _unread(path, "time", model_name, as_json, f"the time limit ran out while reading{where}")
+        return _unread(exc.path or path, "time", model_name, as_json,
+                       f"the time limit ran out while reading{where}")
     except KeyboardInterrupt:
-        return _unread(path, "interrupted", model_name, as_json, "interrupted while reading")
+        return _unread(_shown_path(path), "interrupted", model_name, as_json, "interrupted while reading")
     from . import check
     from .checker import DEFAULT
     from .models import get as get_model, infer
@@ -188,7 +189,12 @@ def _alarm(deadline: float | None, name: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _unread(path: Path, cause: str, model_name: str | None, as_json: bool, why: str) -> int:
+def _shown_path(path: Path) -> str:
+    from .formats.lines import display_name
+    return display_name(path)
+
+
+def _unread(path: Path | str, cause: str, model_name: str | None, as_json: bool, why: str) -> int:
     """The answer when reading stopped before the history was whole: unknown, never valid."""
     from .checker.result import Result
     result = Result(valid="unknown", model=model_name or "none", cause=cause,

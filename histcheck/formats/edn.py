@@ -370,10 +370,11 @@ class _Parser:
                 pending = []
             elif kind == "close":
                 value, pending = self._close(stack, pending, text, line)
-            elif kind == "disc":
-                pending.append((_DISCARD, line))
-            elif kind == "tag":
-                pending.append((text[1:], line))
+            elif kind == "disc" or kind == "tag":
+                if len(pending) >= MAX_DEPTH:
+                    raise self.error(f"more than {MAX_DEPTH} #_ discards or tags in a row", line=line,
+                                     expected="a value after a few #_ or tags")
+                pending.append((_DISCARD, line) if kind == "disc" else (text[1:], line))
             elif kind == "char":
                 value = self._char(text)
             else:
