@@ -8,16 +8,24 @@ The public API is small on purpose (Porcupine's lesson):
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import HistcheckError, InputError
-from .history import Call, History, Op
+
+if TYPE_CHECKING:
+    from .checker.result import Result
+    from .history import Call, History, Op
 
 __all__ = ["load", "check", "History", "Op", "Call", "Result", "HistcheckError", "InputError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``Result`` on first use: it brings the checker (and numpy) in, which the command line must not pay for
-    before it can answer Ctrl-C properly."""
+    """``History``, ``Op``, ``Call`` and ``Result`` on first use: ``Result`` brings the checker (and numpy) in,
+    and importing ``histcheck`` must stay instant so that the command can answer Ctrl-C from its first moment."""
+    if name in ("History", "Op", "Call"):
+        from . import history
+        return getattr(history, name)
     if name == "Result":
         from .checker.result import Result
         return Result

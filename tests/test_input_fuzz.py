@@ -293,7 +293,7 @@ def test_sigint_while_reading_and_at_any_moment(tmp_path: Path, small) -> None:
     assert proc.returncode == 2 and b"interrupted" in out + err and b"Traceback" not in err, (out, err)
     path = tmp_path / "h.log"
     path.write_bytes(data)
-    for delay in random.Random(SEED).sample([0.3, 0.5, 0.8, 1.2, 1.6], 3):
+    for delay in random.Random(SEED).sample([0.2, 0.4, 0.6, 0.9, 1.2, 1.6], 3):   # imports, reading, checking
         proc = subprocess.Popen(CLI + ["analyze", str(path), *options], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         time.sleep(delay)
