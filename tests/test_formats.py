@@ -587,3 +587,12 @@ def test_damaged_json_and_logs_fail_cleanly(ops: list[Op], kind: str, edits) -> 
             formats.loads(text, fmt)
         except InputError as exc:
             assert exc.line is None or exc.line >= 1
+
+
+def test_a_value_that_is_only_discarded_is_an_input_error() -> None:
+    """``#_[0 3]`` as a log op's whole value, or as --init: an InputError with the line, not an IndexError."""
+    from histcheck.formats.edn import parse_value
+    err = error_of(formats.loads, "INFO  jepsen.util - 1\t:invoke\t:cas\t#_[0 3]\n", "jepsen-log")
+    assert err.line == 1 and "discarded" in err.message
+    with pytest.raises(InputError, match="discarded"):
+        parse_value("#_ 1")

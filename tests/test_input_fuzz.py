@@ -58,7 +58,7 @@ def _bases() -> list[tuple[str, bytes, list[str]]]:
         options = ["--model", row["model"]] + (["--init", row["init"]] if row["init"] else [])
         bases.append((row["path"], (CORPUS / row["path"]).read_bytes(), options))
     ops = register_history(400, seed=SEED % 1000)
-    for variant in ("history.txt", "log-nanos-stamp"):
+    for variant in ("history.txt", "log-nanos-stamp", "json", "jsonl-string-processes"):
         bases.append((f"simulated.{variant}", variant_bytes(ops, variant), ["--model", "cas-register", "--init", "0"]))
     return bases
 
@@ -88,6 +88,8 @@ def _damaging(rng: random.Random, data: bytes) -> dict[str, bytes]:
         "cp1252": ("\u00e9" + data.decode("utf-8", "replace")).encode("cp1252", "replace"),
         "doubled line": b"".join(lines[:1] + lines) if lines else data,
     }
+    for k in range(3):
+        out[f"edits {k}"] = _edits(rng, data)
     if values:
         start, end = values[rng.randrange(len(values))]
         out["nesting"] = data[:start] + b"[" * 100_000 + b"]" * 100_000 + data[end:]
@@ -95,6 +97,30 @@ def _damaging(rng: random.Random, data: bytes) -> dict[str, bytes]:
         start, end = numbers[rng.randrange(len(numbers))]
         out["huge number"] = data[:start] + b"7" * 5_000 + data[end:]
     return out
+
+
+FRAGMENTS = [b"{", b"}", b"[", b"]", b"#_", b"#{", b'"', b"\\", b":", b"\n", b"\r", b"nil", b"-1", b"1e999", b"##NaN",
+             b":process", b"\t", b"jepsen.util - 1\t:ok\t:read\t", b"\\u0000", b"\\ud800", b"#inst", b"(", b")",
+             b"9" * 50, b'{"type": "ok"', b"[ 12 ] 3\t"]
+
+
+def _edits(rng: random.Random, data: bytes) -> bytes:
+    """A few random edits: byte changes, cuts, syntax fragments, copies of other parts of the file."""
+    d = bytearray(data)
+    for _ in range(rng.randrange(1, 6)):
+        if not d:
+            break
+        at = rng.randrange(len(d))
+        kind = rng.randrange(4)
+        if kind == 0:
+            d[at] = rng.randrange(256)
+        elif kind == 1:
+            del d[at:at + rng.randrange(1, 30)]
+        elif kind == 2:
+            d[at:at] = rng.choice(FRAGMENTS)
+        else:
+            d[at:at] = d[rng.randrange(len(d)):][:rng.randrange(1, 80)]
+    return bytes(d)
 
 
 BAD_OPTIONS = [

@@ -391,6 +391,9 @@ class _Parser:
                     raise self._unclosed(stack)
                 if top and all(p[0] is _DISCARD for p in pending):
                     return NOTHING
+                if not pending:   # everything was discarded (#_ v) where one value was needed
+                    raise self.error("only a discarded value (#_) where a value should be", line=line,
+                                     expected="a value")
                 what, where = pending[-1]
                 raise self.error(f"the file ends after {'#_' if what is _DISCARD else '#' + what}", line=where,
                                  expected="a value after it")
