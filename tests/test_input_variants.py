@@ -122,3 +122,12 @@ def test_the_examples_in_docs_formats_read_as_documented() -> None:
             read.append((history.format, len(history)))
     assert read == [("edn", 3), ("edn", 3), ("jsonl", 1), ("jsonl", 3), ("jepsen-log", 3), ("jepsen-log", 2),
                     ("jepsen-log", 3), ("jepsen-log", 3), ("jepsen-txt", 3), ("porcupine-kv", 1), ("edn", 2)]
+
+
+def test_a_log_whose_first_op_comes_after_a_long_setup_is_read_from_a_pipe() -> None:
+    """No extension to break the tie on standard input: a first line shaped like a log line decides."""
+    setup = "".join(f"2017-03-08 16:48:54,{i % 1000:03d} INFO jepsen.os - installing {i}\n" for i in range(8000))
+    ops = HISTORIES["valid"]
+    out = analyze("-", setup.encode() + variant_bytes(ops, "log-info-dash"))
+    assert out.exit_code == 0, out.output
+    assert f"<stdin>: {len(ops)} events" in out.output and "skipped 8," in out.output

@@ -1,10 +1,13 @@
 """Reading and writing histories in the formats Jepsen-style tools use.
 
-``load(path)`` is the front door: it detects the format (``detect``), streams the file through the matching
-reader and returns a ``History`` whose ``source`` and ``format`` say where it came from.  Readers live one per
-module -- ``edn`` (Jepsen and Knossos), ``json`` (arrays and JSON lines), ``jepsen_log`` (op lines of a Jepsen
-log), ``porcupine_kv`` (Porcupine's key-value files) -- and every one of them reports bad input as an
-``InputError`` with the file and line, never as a raw Python exception.
+``load(path)`` is the front door: it opens the input once (``lines.open_input``: a file, ``-``, a pipe or FIFO,
+gzip or not), detects the format from the content (``detect``), streams it through the matching reader and
+returns a ``History`` whose ``source``, ``format`` and ``meta["notes"]`` say where it came from and what was
+noticed on the way.  Readers live one per module -- ``edn`` (Jepsen and Knossos), ``json`` (arrays and JSON
+lines), ``jepsen_log`` (op lines of a Jepsen log, and ``history.txt``), ``porcupine_kv`` (Porcupine's key-value
+files) -- and every one of them reports bad input as an ``InputError`` with the file and line, never as a raw
+Python exception.  ``require_operations`` and ``check_order`` are what a checker asks before it trusts a
+history: that something was read, and that file order is real-time order.
 
 Writers produce Jepsen's own ``history.edn`` layout (one op map per line), JSON lines or a JSON array;
 ``format_op`` and ``format_op_json`` write a single op, which is how the runner journals a test as it runs.
@@ -20,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..errors import InputError, ReadingTimedOut
 from ..history import History, Op
-from .detect import FORMATS, detect, detect_input, detect_lines
+from .detect import FORMATS, detect, detect_input, detect_lines, suffix_of
 from .edn import read_edn, write_edn
 from .ednwrite import format_op
 from .jepsen_log import read_jepsen_log, read_jepsen_txt
@@ -75,7 +78,7 @@ def load(path: str | Path, format: str = "auto", *, deadline: float | None = Non
     ``time.monotonic()`` value) reading stops with ``ReadingTimedOut``.  What the readers noticed besides ops
     (skipped lines, process ids read by a rule, :index out of order) is in ``history.meta["notes"]``."""
     _check_format(format, ("auto",) + FORMATS)
-    suffix = _suffix(path)
+    suffix = suffix_of(path)
     with open_input(path, deadline=deadline) as opened, _bulk():
         if format == "auto":
             format = detect_input(opened, suffix)
@@ -83,11 +86,6 @@ def load(path: str | Path, format: str = "auto", *, deadline: float | None = Non
         notes = ReadNotes()
         ops = _read(opened, format, notes, deadline)
     return _finish(ops, opened.name, format, notes, first)
-
-
-def _suffix(path: str | Path) -> str:
-    from .detect import _suffix as suffix_of
-    return suffix_of(path)
 
 
 _BLANK = " \t\r\n"  # what an empty input may hold; str.strip() would also drop control characters like \x1f
