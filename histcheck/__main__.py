@@ -1,20 +1,30 @@
 """The ``histcheck`` command's entry point (also ``python -m histcheck``).
 
-It exists so that Ctrl-C keeps the exit-code contract at every moment: even while the command line and its
-libraries are still being imported, an interrupt is ``unknown (interrupted)``, exit 2, and never a traceback.
-Only the interpreter's own start-up comes before this module.
+It exists so that Ctrl-C keeps the exit-code contract at every moment: while the command line and its libraries
+are still being imported, an interrupt is answered here -- ``unknown (interrupted)``, exit 2, never a traceback --
+and once the command runs, ``cli`` turns interrupts back into ``KeyboardInterrupt`` and answers them itself
+(an interrupted check is unknown too).  Only the interpreter's own start-up comes before this module.
 """
 from __future__ import annotations
 
-import sys
+import os
+import signal
+import threading
+
+
+def _interrupted_early(signum, frame) -> None:
+    """Nothing has been decided or written yet: say so and leave at once."""
+    os.write(2, b"histcheck: unknown (interrupted)\n")
+    os._exit(2)
+
+
+_IN_MAIN = threading.current_thread() is threading.main_thread()
+if _IN_MAIN and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_early)
 
 
 def main() -> None:
-    try:
-        from .cli import main as cli_main
-    except KeyboardInterrupt:
-        sys.stderr.write("histcheck: unknown (interrupted)\n")
-        sys.exit(2)
+    from .cli import main as cli_main
     cli_main()
 
 

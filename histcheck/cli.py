@@ -30,6 +30,7 @@ class HistcheckGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
         try:
+            _answer_interrupts()
             try:
                 code = self._run(args, prog_name, complete_var, extra)
             finally:
@@ -37,7 +38,7 @@ class HistcheckGroup(click.Group):
                 # (at shutdown Python hands SIGINT back to the system's default, which terminates it silently).
                 atexit.register(_ignore_interrupts)
         except KeyboardInterrupt:      # arrived while an error was being reported
-            code = _interrupted()
+            code = _interrupted(args)
         sys.exit(code)
 
     def _run(self, args, prog_name, complete_var, extra: dict) -> int:
@@ -46,7 +47,7 @@ class HistcheckGroup(click.Group):
             code = super().main(args=args, prog_name=prog_name or "histcheck", complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            return _interrupted()
+            return _interrupted(args)
         except click.exceptions.Exit as exc:
             return exc.exit_code
         except click.ClickException as exc:
@@ -56,7 +57,7 @@ class HistcheckGroup(click.Group):
             click.echo(f"histcheck: {exc}", err=True)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:   # an interrupted command decided nothing: unknown, like an interrupted check
-            return _interrupted()
+            return _interrupted(args)
         except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, exit 255
             if os.environ.get("HISTCHECK_DEBUG"):
                 raise
@@ -66,9 +67,21 @@ class HistcheckGroup(click.Group):
         return code if isinstance(code, int) else 0
 
 
-def _interrupted() -> int:
+def _interrupted(args) -> int:
+    """Ctrl-C outside a check (imports, option parsing, reports): unknown, cause interrupted -- as data too when
+    the command was asked for JSON."""
+    if "--json" in (sys.argv[1:] if args is None else list(args)):
+        click.echo(json.dumps({"valid": "unknown", "cause": "interrupted"}))
     click.echo("histcheck: unknown (interrupted)", err=True)
     return EXIT_UNKNOWN
+
+
+def _answer_interrupts() -> None:
+    """From here on Ctrl-C is a ``KeyboardInterrupt`` that the command answers (the entry point's early
+    handler, which exits at once, is for the imports before this); an ignored SIGINT stays ignored."""
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _ignore_interrupts() -> None:
