@@ -144,13 +144,17 @@ def analyze(target: str, options: list[str], data: bytes | None = None) -> tuple
 
 def oracle_count(fmt: str, data: bytes) -> int | None:
     """How many op maps an independent parser finds (edn_format for EDN, the json module for JSON), or None
-    when it refuses the text; formats it cannot judge give -1."""
+    when it refuses the text; formats it cannot judge give -1.  Clojure's reader (Java's isWhitespace) takes
+    the control characters 0x0b, 0x0c and 0x1c-0x1f outside strings as whitespace, as histcheck does, while
+    edn_format refuses them: they are turned into spaces for it (outside strings is all a flip can reach
+    without also breaking a string, which both then refuse)."""
     from collections.abc import Mapping
     import json
     import edn_format
     try:
         text = data.decode("utf-8-sig")
         if fmt in ("edn", "porcupine-kv"):
+            text = text.translate(_CLOJURE_WHITESPACE)
             return sum(1 if isinstance(v, Mapping) else len(list(v)) for v in edn_format.loads_all(text))
         if fmt == "jsonl":
             return len([json.loads(line) for line in text.splitlines() if line.strip()])
@@ -159,6 +163,9 @@ def oracle_count(fmt: str, data: bytes) -> int | None:
     except Exception:  # noqa: BLE001 - any refusal by the oracle
         return None
     return -1
+
+
+_CLOJURE_WHITESPACE = {c: " " for c in (0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x1F)}
 
 
 def assert_still_a_history(path: Path, data: bytes, code: int, what: str) -> None:
