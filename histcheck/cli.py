@@ -6,7 +6,6 @@ the file, the line and what was expected) and 255 for an internal error.  No tra
 """
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import signal
@@ -31,12 +30,7 @@ class HistcheckGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
         try:
             _answer_interrupts()
-            try:
-                code = self._run(args, prog_name, complete_var, extra)
-            finally:
-                # The answer is decided: a Ctrl-C while the interpreter shuts down must not kill the process
-                # (at shutdown Python hands SIGINT back to the system's default, which terminates it silently).
-                atexit.register(_ignore_interrupts)
+            code = self._run(args, prog_name, complete_var, extra)
         except KeyboardInterrupt:      # arrived while an error was being reported
             code = _interrupted(args)
         sys.exit(code)
@@ -82,11 +76,6 @@ def _answer_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _ignore_interrupts() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @click.group(cls=HistcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
