@@ -65,11 +65,10 @@ def _fields(obj: Any, path: str | None, line: int, nested: bool = True, notes: R
             if name == "process":
                 if value.isdigit() and value.isascii() and len(value) < 20:
                     obj[name] = int(value)
-                    kind = "digit-process"
-                else:
-                    kind = "named-process"
-                if notes is not None:
-                    notes.add(kind, line)
+                    if notes is not None:
+                        notes.add("digit-process", line)
+                elif value != "nemesis" and notes is not None:   # "nemesis" is how elle-cli spells :nemesis
+                    notes.add("named-process", line)
     return obj
 
 
