@@ -3,7 +3,8 @@
 It exists so that Ctrl-C keeps the exit-code contract at every moment: while the command line and its libraries
 are still being imported, an interrupt is answered here -- ``unknown (interrupted)``, exit 2, never a traceback --
 once the command runs, ``cli`` turns interrupts back into ``KeyboardInterrupt`` and answers them itself (an
-interrupted check is unknown too); and once the answer is out, interrupts are ignored while the process exits.  Only the interpreter's own start-up comes before this module.
+interrupted check is unknown too); and once the answer is out, interrupts are ignored while the process exits.
+Only the interpreter's own start-up comes before this module.
 """
 from __future__ import annotations
 

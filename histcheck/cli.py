@@ -112,6 +112,8 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
     time_limit = check_time_limit(time_limit, "--time-limit")
     deadline = None if time_limit is None else started + time_limit
     parsed_init: Any = None if init_text is None else _parse_init(init_text)   # option errors before any reading
+    if model_name is not None:
+        _check_model(model_name)
     if out_dir is not None:
         _make_out_dir(out_dir)
     try:
@@ -148,12 +150,20 @@ def analyze(path: Path, model_name: str | None, init_text: str | None, fmt: str,
                                 nil_read, partition, deadline)
     if as_json:
         data = result.to_dict()
-        data["file"] = str(path)
+        data["file"] = history.source or str(path)
         data["format"] = history.format
         click.echo(json.dumps(data, default=str))
     else:
         _print_summary(history.source or path, history, result, written)
     return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+
+
+def _check_model(name: str) -> None:
+    from .models import get as get_model
+    try:
+        get_model(name)
+    except InputError as exc:
+        raise InputError(f"--model: {exc.message}", expected=exc.expected) from None
 
 
 def _read_history(path: Path, fmt: str, deadline: float | None):

@@ -130,7 +130,7 @@ BAD_OPTIONS = [
     (["--time-limit", "nan"], "--time-limit"), (["--time-limit", "inf"], "--time-limit"),
     (["--time-limit", "-1"], "--time-limit"), (["--time-limit", "soon"], "--time-limit"),
     (["--memory-limit", "0"], "--memory-limit"), (["--memory-limit", "lots"], "--memory-limit"),
-    (["--format", "yaml"], "--format"), (["--out", "/dev/null/sub"], "--out"),
+    (["--format", "yaml"], "--format"), (["--out", "/dev/null/sub"], "--out"), (["--model", "nope"], "--model"),
 ]
 
 

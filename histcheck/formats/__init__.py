@@ -29,7 +29,7 @@ from .ednwrite import format_op
 from .jepsen_log import read_jepsen_log, read_jepsen_txt
 from .json import read_json, read_jsonl, write_json, write_jsonl
 from .jsonwrite import format_op_json
-from .lines import Input, LineSource, display_name, located, open_input, text_lines
+from .lines import Input, LineSource, located, open_input, text_lines
 from .notes import ReadNotes
 from .order import check_order
 from .porcupine_kv import read_porcupine_kv
