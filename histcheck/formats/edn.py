@@ -63,8 +63,8 @@ class _ValueCache(dict):
     """Parsed values by their text.  Values are immutable (tuples, keywords, numbers), so sharing is safe;
     long integers (``:index``, ``:time``) are unique and cheap to convert, so they are not kept."""
 
-    def __missing__(self, text: str) -> Any:
-        if text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS:
+    def __missing__(self, text: str, _max_digits: int = MAX_DIGITS) -> Any:
+        if text.isdigit() and text.isascii() and len(text) <= _max_digits:
             number = int(text)
             if len(text) <= 3:
                 self[text] = number
@@ -587,6 +587,7 @@ class _Reader:
         source = self.source
         fields_of = self._fields
         path = self.path
+        max_digits = MAX_DIGITS
         for lineno, line in source.numbered:
             s = line.strip(_BLANKS)
             if s[-1:] == "}":
@@ -597,12 +598,12 @@ class _Reader:
                         time_text, _, rest = rest[6:].partition(", ")
                         digits = index_text + time_text
                         if (digits.isdigit() and digits.isascii() and index_text and time_text
-                                and len(digits) <= MAX_DIGITS):
+                                and len(digits) <= max_digits):
                             fields = fields_of(rest[:-1])
                             if fields is not None:
                                 fields["index"] = int(index_text)
                                 fields["time"] = int(time_text)
-                    elif index_text.isdigit() and index_text.isascii() and len(index_text) <= MAX_DIGITS:
+                    elif index_text.isdigit() and index_text.isascii() and len(index_text) <= max_digits:
                         fields = fields_of(rest[:-1])
                         if fields is not None:
                             fields["index"] = int(index_text)
