@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
+from .errors import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError,
+                     ReadingTimedOut, check_time_limit)
 from .registry import BUILTINS
 
-FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "porcupine-kv"]
+FORMAT_CHOICES = ["auto", "edn", "json", "jsonl", "jepsen-log", "jepsen-txt", "porcupine-kv"]
 
 
 class HistcheckGroup(click.Group):
@@ -25,29 +30,53 @@ class HistcheckGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
         try:
+            _answer_interrupts()
+            code = self._run(args, prog_name, complete_var, extra)
+        except KeyboardInterrupt:      # arrived while an error was being reported
+            code = _interrupted(args)
+        sys.exit(code)
+
+    def _run(self, args, prog_name, complete_var, extra: dict) -> int:
+        """The command's exit code, every way it can end."""
+        try:
             code = super().main(args=args, prog_name=prog_name or "histcheck", complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            return _interrupted(args)
         except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         except click.ClickException as exc:
             exc.show()
-            sys.exit(EXIT_BAD_INPUT)
+            return EXIT_BAD_INPUT
         except InputError as exc:
             click.echo(f"histcheck: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:   # an interrupted command decided nothing: unknown, like an interrupted check
+            return _interrupted(args)
         except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, exit 255
             if os.environ.get("HISTCHECK_DEBUG"):
                 raise
             click.echo(f"histcheck: internal error: {type(exc).__name__}: {exc} "
                        f"(set HISTCHECK_DEBUG=1 for a traceback, and please report it)", err=True)
-            sys.exit(EXIT_INTERNAL)
-        sys.exit(code if isinstance(code, int) else 0)
+            return EXIT_INTERNAL
+        return code if isinstance(code, int) else 0
+
+
+def _interrupted(args) -> int:
+    """Ctrl-C outside a check (imports, option parsing, reports): unknown, cause interrupted -- as data too when
+    the command was asked for JSON."""
+    if "--json" in (sys.argv[1:] if args is None else list(args)):
+        click.echo(json.dumps({"valid": "unknown", "cause": "interrupted"}))
+    click.echo("histcheck: unknown (interrupted)", err=True)
+    return EXIT_UNKNOWN
+
+
+def _answer_interrupts() -> None:
+    """From here on Ctrl-C is a ``KeyboardInterrupt`` that the command answers (the entry point's early
+    handler, which exits at once, is for the imports before this); an ignored SIGINT stays ignored."""
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @click.group(cls=HistcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +86,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True, path_type=Path))
 @click.option("--checker", "checker_names", multiple=True, metavar="NAME",
               help="Checker to judge with, repeatable (Jepsen's compose): "
                    + ", ".join(BUILTINS["checkers"])
@@ -69,7 +98,8 @@ def main() -> None:
               help="Model to check against (see `histcheck models`); inferred from the operations if omitted.")
 @click.option("--init", "init_text", default=None, help="Initial value as an EDN literal: 0, nil, {:x 0 :y 0}.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True)
-@click.option("--time-limit", type=click.FloatRange(min=0), default=None, help="Give up (unknown) after SECONDS.")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=None,
+              help="Give up (unknown) after SECONDS, reading included.")
 @click.option("--memory-limit", type=click.IntRange(min=16), default=2048, show_default=True,
               help="Memory cap in MiB for the search; past it the result is unknown (memory).")
 @click.option("--nil-read", type=click.Choice(["auto", "absent", "unknown"]), default="auto", show_default=True,
@@ -84,8 +114,9 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
 def analyze(paths: tuple[Path, ...], **options: Any) -> int:
-    """Check the histories in PATHS (history files, or directories of them): for linearizability, or with the
-    checkers named by --checker (inferred from the operations when neither --checker nor --model is given).
+    """Check the histories in PATHS (history files, gzip or not, - for standard input, or directories of them):
+    for linearizability, or with the checkers named by --checker (inferred from the operations when neither
+    --checker nor --model is given).
 
     One file prints its summary.  Several files, or a directory (its .edn, .json, .jsonl, .ndjson, .log and .txt
     files, recursively), print one line per file and a total, and exit with the worst file's code: 255 > 254 > 2 >
@@ -94,7 +125,7 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
     one JSON object per file, one per line (JSON lines), and no total; --out DIR writes each file's report to
     DIR/NAME, NAME being the file's name without its suffix (then NAME-2, NAME-3... for repeated names).
     """
-    if len(paths) == 1 and not paths[0].is_dir():
+    if len(paths) == 1 and (str(paths[0]) == "-" or not paths[0].is_dir()):
         return _analyze_file(paths[0], **options)
     return _analyze_many(paths, options)
 
@@ -104,37 +135,57 @@ def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: t
                   memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
                   out_dir: Path | None, emit: Callable[..., None] | None = None) -> int:
     """Check the history in PATH; ``emit`` prints what was found (default: the summary, or one JSON object)."""
-    from . import check, load
-    from .checker import DEFAULT
-    from .models import get as get_model, infer
-
-    if not path.exists():
-        raise InputError("no such file", path=str(path), expected="a history file")
-    history = load(path, format=fmt)
+    started = time.monotonic()
+    time_limit = check_time_limit(time_limit, "--time-limit")
+    deadline = None if time_limit is None else started + time_limit
+    parsed_init: Any = None if init_text is None else _parse_init(init_text)   # option errors before any reading
+    if model_name is not None:
+        _check_model(model_name)
+    if out_dir is not None:
+        _make_out_dir(out_dir)
+    try:
+        with _alarm(deadline, _shown_path(path)):
+            history = _read_history(path, fmt, deadline)
+    except ReadingTimedOut as exc:
+        where = f", at line {exc.line}" if exc.line is not None else ""
+        return _unread(exc.path or path, "time", model_name, as_json,
+                       f"the time limit ran out while reading{where}")
+    except KeyboardInterrupt:
+        return _unread(_shown_path(path), "interrupted", model_name, as_json, "interrupted while reading")
+    reading_notes = list(history.meta.get("notes", []))
     fs = history.fs()
     if checker_names or checker_options or model_name is None:
-        search = {"model": model_name, "init": init_text, "time-limit": time_limit, "memory-limit": memory_limit,
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        search = {"model": model_name, "init": init_text, "time-limit": remaining, "memory-limit": memory_limit,
                   "nil-read": nil_read, "partition": partition, "engine": engine}
-        judged = _judge(history, fs, checker_names, checker_options, search, out_dir)
+        judged = _judge(history, fs, checker_names, checker_options, search, out_dir, reading_notes)
         if judged is not None:
             result, written = judged
             (emit or _emit_summary)(path, history, result, written, as_json)
             return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
+    from . import check
+    from .checker import DEFAULT
+    from .formats.ops import require_processes
+    from .models import get as get_model, infer
+
+    require_processes(history)
     inferred = False
     if model_name is None:
         model_name = infer(fs)
         if model_name is None:
             raise InputError(f"cannot infer a model from the operations {', '.join(history.fs()) or '(none)'}",
-                             path=str(path), expected="--model NAME (see `histcheck models`)")
+                             path=history.source, expected="--model NAME (see `histcheck models`)")
         inferred = True
     model = get_model(model_name)
-    init: Any = DEFAULT if init_text is None else _parse_init(init_text)
-    result = check(history, model=model, init=init, time_limit=time_limit, memory_limit=memory_limit << 20,
+    init = DEFAULT if init_text is None else parsed_init
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    result = check(history, model=model, init=init, time_limit=remaining, memory_limit=memory_limit << 20,
                    nil_read=nil_read, partition=partition, engine=engine)
+    result.notes[:0] = history.meta.get("notes", [])
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(fs)}")
     from .run.store import killed_note
-    killed = killed_note(str(path.parent))  # a history from a store whose run was killed says so
+    killed = killed_note(str(path.parent)) if path.is_file() else None  # a killed run's store says so
     if killed:
         result.notes.insert(0, killed)
     if result.failure is not None:
@@ -142,15 +193,15 @@ def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: t
         result.anomalies.append(linearizability_anomaly(result))
     written: list[Path] = []
     if out_dir is not None:
-        from .report import write_report
-        written = write_report(out_dir, history, result, model=model_name,
-                               init=None if init is DEFAULT else init, nil_read=nil_read,
-                               partition=partition)
+        written = _write_report(out_dir, history, result, model_name, None if init is DEFAULT else init,
+                                nil_read, partition, deadline)
     (emit or _emit_summary)(path, history, result, written, as_json)
     return {True: EXIT_VALID, False: EXIT_INVALID}.get(result.valid, EXIT_UNKNOWN)
 
 
 def _emit_summary(path: Path, history, result, written: list[Path], as_json: bool) -> None:
+    """One file's answer: its summary, or one JSON object; standard input is named as the reader names it."""
+    path = history.source or path
     if as_json:
         click.echo(json.dumps(_json_of(path, history, result), default=str))
     elif result.checker != "linearizable":
@@ -218,7 +269,8 @@ def _batch_line(path: Path, result, report: Path | None) -> str:
 
 
 def _judge(history, fs: list[str], names: tuple[str, ...], option_texts: tuple[str, ...],
-           search: dict[str, Any], out_dir: Path | None) -> tuple[Any, list[Path]] | None:
+           search: dict[str, Any], out_dir: Path | None,
+           reading_notes: list[str]) -> tuple[Any, list[Path]] | None:
     """Judge with the checkers named (or the one the operations call for); None leaves the history to the
     linearizability path above (no checker named and none inferred, or only ``linearizable``).  ``search`` holds
     the linearizability options (``--model``, ``--init``, ``--time-limit``, ...) for a composed ``linearizable``."""
@@ -244,6 +296,7 @@ def _judge(history, fs: list[str], names: tuple[str, ...], option_texts: tuple[s
     results = {name: check(history, get(name), **options[name]) for name in dict.fromkeys(names)}
     result = results[names[0]] if len(results) == 1 else merged_result(results, sum(r.seconds for r in
                                                                                    results.values()))
+    result.notes[:0] = reading_notes
     if note:
         result.notes.insert(0, note)
     written: list[Path] = []
@@ -283,16 +336,103 @@ def _checker_options(texts: tuple[str, ...], names: tuple[str, ...]) -> dict[str
     return options
 
 
+def _check_model(name: str) -> None:
+    from .models import get as get_model
+    try:
+        get_model(name)
+    except InputError as exc:
+        raise InputError(f"--model: {exc.message}", expected=exc.expected) from None
+
+
+def _read_history(path: Path, fmt: str, deadline: float | None):
+    """The history in ``path``, with the reading notes, refused when it holds nothing to check: no client
+    operation, or events whose :index and :time both contradict the file's order.  (Ops without a process are
+    refused later, by the checks that need processes.)"""
+    from .formats import check_order, load, require_operations
+    history = load(path, format=fmt, deadline=deadline)
+    notes = history.meta.setdefault("notes", [])
+    notes.extend(require_operations(history))
+    notes.extend(check_order(history))
+    return history
+
+
+@contextmanager
+def _alarm(deadline: float | None, name: str) -> Iterator[None]:
+    """Stop reading at the deadline even when the reader is blocked: a pipe that never ends or never speaks
+    (the readers look at the clock themselves, but only between chunks).  SIGALRM interrupts a blocked read;
+    the handler raises, and Python lets that propagate out of the system call."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if deadline is None or not hasattr(signal, "setitimer") or not in_main:
+        yield
+        return
+
+    def expired(signum, frame):
+        raise ReadingTimedOut(name, None)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + 0.25)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _shown_path(path: Path) -> str:
+    from .formats.lines import display_name
+    return display_name(path)
+
+
+def _unread(path: Path | str, cause: str, model_name: str | None, as_json: bool, why: str) -> int:
+    """The answer when reading stopped before the history was whole: unknown, never valid."""
+    from .checker.result import Result
+    result = Result(valid="unknown", model=model_name or "none", cause=cause,
+                    notes=[f"{why}: the history was not read whole"])
+    if as_json:
+        data = result.to_dict()
+        data["file"] = str(path)
+        click.echo(json.dumps(data, default=str))
+    else:
+        hint = {"time": "raise --time-limit", "interrupted": "run it again without interrupting"}[cause]
+        click.echo(f"{path}: {why}; the history was not read whole")
+        click.echo(f"unknown ({cause}); {hint}")
+    return EXIT_UNKNOWN
+
+
+def _make_out_dir(out_dir: Path) -> None:
+    """Create --out before the check, so that an impossible folder fails in a second, not after an hour."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out: cannot create the folder: {exc.strerror or exc}", path=str(out_dir),
+                         expected="a folder that can be created and written") from None
+
+
+def _write_report(out_dir: Path, history, result, model_name: str, init: Any, nil_read: str, partition: bool,
+                  deadline: float | None) -> list[Path]:
+    from .report import write_report
+    minimize_time = 10.0 if deadline is None else max(0.0, min(10.0, deadline - time.monotonic()))
+    try:
+        return write_report(out_dir, history, result, model=model_name, init=init, nil_read=nil_read,
+                            partition=partition, minimize_time=minimize_time)
+    except OSError as exc:
+        raise InputError(f"--out: cannot write the report: {exc.strerror or exc}",
+                         path=exc.filename if isinstance(exc.filename, str) else str(out_dir),
+                         expected="a writable folder") from None
+
+
 def _parse_init(text: str) -> Any:
+    """The --init value; its errors name the option, not "the file" (the parser's words for a history)."""
     from .formats.edn import parse_value
     try:
         return parse_value(text, path="--init")
     except InputError as exc:
-        raise InputError(f"--init {text!r} is not an EDN literal: {exc.message}",
+        message = exc.message.replace("the file ends", "the value ends").replace("; is the file truncated?", "")
+        raise InputError(f"--init: {text[:60]!r} is not an EDN literal: {message}",
                          expected="an EDN literal such as 0, nil, \"\" or {:x 0 :y 0}") from None
 
 
-def _print_summary(path: Path, history, result, written: list[Path]) -> None:
+def _print_summary(path: Path | str, history, result, written: list[Path]) -> None:
     from .values import show
     counts = history.summary()
     click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info"
