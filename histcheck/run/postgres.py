@@ -231,7 +231,7 @@ class PostgresDB(DB):
                     "default_transaction_isolation": sql_level(self.isolation).lower(),
                     "client_connection_check_interval": "1s", "deadlock_timeout": "100ms",
                     "log_line_prefix": "%m [%p] ",
-                    "log_min_messages": "warning"}
+                    "log_min_messages": "warning", "log_min_error_statement": "panic"}
         flags = [part for key, value in settings.items() for part in ("-c", f"{key}={value}")]
         return self.as_owner([self.program("postgres"), "-D", node.data_dir, *flags])
 
