@@ -135,6 +135,22 @@ def test_rw_register_under_kills_is_valid_at_serializable(tmp_path: Path) -> Non
     assert_nothing_left(run.pid)
 
 
+def test_a_sigkilled_runner_leaves_no_server_behind(tmp_path: Path) -> None:
+    """The server runs as another user, which clears the parent-death signal the runner gives its children: it is
+    set again after the switch, so a SIGKILLed runner still takes its server (and so every backend) with it."""
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "histcheck.run", "--db", "postgres", "--store", str(tmp_path),
+                             "--quiet", "--no-report", "--time-limit", "30", "--rate", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert procs.wait_until(lambda: any(p.stat().st_size > 0 for p in tmp_path.glob("*/2*/history.edn")), 30)
+        assert server_processes(proc.pid), "no server was running"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert_nothing_left(proc.pid)
+
+
 def test_isolation_is_refused_for_a_db_without_levels(tmp_path: Path) -> None:
     started = time.monotonic()
     run = run_cli(["--db", "memory", "--isolation", "serializable", "--time-limit", "1"], tmp_path)
@@ -281,3 +297,20 @@ def test_sqlstates() -> None:
     assert postgres.definite_state("40001") and postgres.definite_state("40P01") and postgres.definite_state("57014")
     assert not postgres.definite_state("57P01") and not postgres.definite_state("08006")
     assert not postgres.definite_state(None)
+
+
+def test_a_wiped_node_starts_empty_with_its_tables(server) -> None:
+    client = server.client("n1", timeout=5)
+    try:
+        client.transaction("rw-register", [["w", 940, 1]])
+        server.stop("n1")
+        assert not server.is_running("n1")
+        server.wipe("n1")
+        server.start("n1")
+        server.await_ready(30)
+        # The fast shutdown ended the old connection (57P01) before this transaction began: certainly nothing.
+        with pytest.raises(Definite, match="57P01"):
+            client.transaction("rw-register", [["r", 940, None]])
+        assert client.transaction("rw-register", [["r", 940, None]]) == [["r", 940, None]]
+    finally:
+        client.close()
