@@ -32,11 +32,13 @@ BUILTINS: dict[str, dict[str, str]] = {
         "etcd": "histcheck.run.etcd:EtcdDB",
         "redis": "histcheck.run.redis_db:RedisSentinelDB",
         "memory": "histcheck.run.memory_db:MemoryDB",
+        "postgres": "histcheck.run.postgres:PostgresDB",
     },
     "clients": {
         "etcd": "histcheck.run.clients:EtcdClient",
         "redis": "histcheck.run.redis_db:RedisClient",
         "http-json": "histcheck.run.http_client:HttpJsonClient",
+        "postgres": "histcheck.run.postgres:PostgresClient",
     },
     "workloads": {
         "register": "histcheck.workloads.register:Register",
@@ -46,6 +48,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "bank": "histcheck.workloads.bank:Bank",
         "append": "histcheck.workloads.append:Append",
         "list-append": "histcheck.workloads.list_append:ListAppend",
+        "rw-register": "histcheck.workloads.rw_register:RwRegister",
     },
     "nemeses": {
         "none": "histcheck.nemesis.base:Nemesis",

@@ -105,6 +105,9 @@ def _nemesis_help() -> str:
               help="Total operations per second (0: unlimited).")
 @click.option("--read-mode", type=click.Choice(["linearizable", "serializable"]), default="linearizable",
               show_default=True)
+@click.option("--isolation", type=click.Choice(["read-committed", "repeatable-read", "serializable"]), default=None,
+              help="Isolation level of every transaction, for DBs that have levels (postgres; default "
+                   "serializable); refused for the others.")
 @click.option("--seed", type=int, default=None, help="Seed for the generator (random when absent).")
 @click.option("--store", "store_dir", default="store", show_default=True, type=click.Path(file_okay=False),
               help="Where runs are stored.")

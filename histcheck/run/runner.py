@@ -28,7 +28,7 @@ from typing import Any, Callable
 from .. import nemesis as nemeses
 from .. import workloads
 from ..checker.result import Result
-from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
 from ..history import History
 from . import procs
 from .clients import ClientError, completion_type
@@ -51,6 +51,7 @@ class RunOptions:
     concurrency: int = 5
     rate: float = 50.0
     read_mode: str = "linearizable"
+    isolation: str | None = None
     seed: int | None = None
     store: str = "store"
     network: str = "auto"
@@ -63,7 +64,8 @@ class RunOptions:
 
     def name(self) -> str:
         db = os.path.splitext(os.path.basename(self.db))[0]  # a system file's path names the test by its stem
-        return self.test_name or f"{db}-{self.workload}-{self.nemesis}"
+        isolation = f"-{self.isolation}" if self.isolation else ""
+        return self.test_name or f"{db}-{self.workload}-{self.nemesis}{isolation}"
 
 
 @dataclass
@@ -84,6 +86,15 @@ class Outcome:
 
 def node_names(count: int) -> list[str]:
     return [f"n{i + 1}" for i in range(count)]
+
+
+def check_isolation(cls: type[DB], isolation: str | None) -> None:
+    """``--isolation`` is a DB option: refused for a DB that names no ``isolation_levels`` or not this one."""
+    levels = getattr(cls, "isolation_levels", ())
+    if isolation is not None and isolation not in levels:
+        takers = f"it takes {', '.join(levels)}" if levels else "it has no isolation levels to choose"
+        raise InputError(f"--isolation {isolation}: not an option of the {cls.name} DB ({takers})",
+                         expected="--isolation only with a DB that has isolation levels (postgres)")
 
 
 class Runner:
@@ -112,6 +123,7 @@ class Runner:
     def _preflight(self) -> DB:
         """The DB object (nothing started) once the nemesis is known to fit it: capabilities, targets, schedule."""
         cls = lookup(self.options.db)
+        check_isolation(cls, self.options.isolation)
         network = cls.make_network(self.options.network)
         log_dir = os.path.join(os.path.abspath(self.options.store), self.options.name(), self.stamp, "logs")
         db = cls.build(node_names(self.options.nodes), network, self.work_dir, log_dir, self.options)
