@@ -1,8 +1,11 @@
 """``histcheck run``: the click command that runs a test against a real cluster and prints the verdict.
 
-It shows a live progress line (operations, ok/fail/info, current faults) while the test runs, then the verdict
-and the directory of the stored test.  Exit codes are analyze's: 0 valid, 1 invalid, 2 unknown, 254 bad
-arguments (or a missing database binary), 255 an internal error.
+While the test runs, stderr shows its progress (``Progress``): each fault start and stop as it happens, and a
+status line (phase, elapsed time, operations, ok/fail/info, throughput, the fault windows so far); live on a
+terminal, whole lines every 7 s when piped.  At the end stdout gets the summary (``summary_lines``): the verdict
+worded as ``histcheck analyze`` words it, what the faults did to availability, node exits nobody asked for, and
+where the explanation, the timeline and the stored test are.  Exit codes are analyze's: 0 valid, 1 invalid,
+2 unknown, 254 bad arguments (or a missing database binary), 255 an internal error.
 """
 from __future__ import annotations
 
