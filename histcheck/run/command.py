@@ -322,11 +322,11 @@ def _other_phases(timings: dict) -> str:
 
 
 def _availability_lines(outcome: Any) -> list[str]:
-    history = getattr(outcome, "history", None)
-    if history is None:
+    """One line per fault kind (``histcheck.availability``), from the history the run recorded."""
+    if outcome.history is None:
         return []
     from ..availability import summary_lines as availability_summary
     try:
-        return availability_summary(history)
+        return availability_summary(outcome.history)
     except Exception as exc:  # a figure that cannot be computed must not hide the verdict
         return [f"(availability not computed: {type(exc).__name__}: {exc})"]
