@@ -102,15 +102,15 @@ def test_piped_progress_is_whole_lines_with_each_fault_start_and_stop(tmp_path: 
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.splitlines()
     progress = [line for line in lines if not line.startswith(("warning:", "histcheck run:"))]
-    assert progress and all(re.match(r"^\[(setup|run|heal|recover|final|check)\] \d+\.\d+s  ", line)
-                            for line in progress), lines
+    assert progress[0] == "[setup] starting the cluster and writing the workload's initial data", lines
+    assert all(re.match(r"^\[(run|heal|recover|final|check)\] \d+\.\d+s  ", line) for line in progress[1:]), lines
     started = [line for line in progress if "failpoint started" in line]
     ended = [line for line in progress if "failpoint ended" in line]
     assert len(started) == 1 and started[0].endswith("failpoint started: stale-read=return on n1 n2 n3 (window 1)")
     assert len(ended) == 1 and ended[0].endswith("failpoint ended (window 1)")
     assert float(started[0].split()[1][:-1]) < float(ended[0].split()[1][:-1])
     assert progress[-1].endswith("faults: failpoint ×1 (now healed)"), progress
-    assert "none yet" in progress[0]
+    assert progress[1].startswith("[run] ") and progress[1].endswith("faults: none yet"), progress
 
 
 def samples(seconds: float, period: float = 5.0, calm: float = 2.0, step: float = 0.25):

@@ -146,6 +146,8 @@ def line(stats: dict, faults: FaultTracker | None = None) -> str:
     if faults is None:
         faults = FaultTracker()
         faults.observe(stats.get("faults") or "", stats["elapsed"], stats["phase"])
+    if stats["phase"] == "setup" and not stats["ops"]:
+        return "[setup] starting the cluster and writing the workload's initial data"  # no clock runs yet
     rate = f", {stats['ops_per_s']} ops/s" if stats.get("ops_per_s") else ""
     return (f"[{stats['phase']}] {stats['elapsed']:.1f}s  {stats['ops']} ops: {stats['ok']} ok, "
             f"{stats['fail']} fail, {stats['info']} info{rate}  faults: {faults.field()}")
