@@ -308,13 +308,13 @@ def _judge(history, fs: list[str], names: tuple[str, ...], option_texts: tuple[s
 
 def _print_checker_summary(path: Path, history, result, written: list[Path]) -> None:
     """The summary of a checker other than linearizability: its anomalies explained in sentences."""
-    from .explain.anomalies import explain_result
+    from .explain.summary import verdict_lines
     counts = history.summary()
     click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} "
                f"info), format {history.format}")
     for line in result.notes:
         click.echo(f"  note: {line}")
-    for line in explain_result(result):
+    for line in verdict_lines(result):
         click.echo(line)
     for p in written:
         click.echo(f"  wrote {p}")
@@ -433,38 +433,14 @@ def _parse_init(text: str) -> Any:
 
 
 def _print_summary(path: Path | str, history, result, written: list[Path]) -> None:
-    from .values import show
+    from .explain.summary import linearizability_lines
     counts = history.summary()
     click.echo(f"{path}: {len(history)} events ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info"
                f"{', %d nemesis' % counts['nemesis'] if counts['nemesis'] else ''}), format {history.format}")
     for note in result.notes:
         click.echo(f"  note: {note}")
-    click.echo(result.summary() + f" in {result.seconds:.3f} s")
-    f = result.failure
-    if f is not None:
-        op = f.op
-        key = f" on key {show(f.key)}" if f.key is not None else ""
-        if op.get("index") is None:
-            click.echo("  first operation that cannot be linearized: not located (see the notes)")
-        else:
-            click.echo(f"  first operation that cannot be linearized{key}: process {op.get('process')} "
-                       f"{op.get('type')} {op.get('f')} {show(op.get('value'))} at index {op.get('index')}")
-        if f.previous_ok:
-            p = f.previous_ok
-            click.echo(f"  last ok operation before it: process {p['process']} {p['f']} {show(p['value'])} "
-                       f"at index {p['index']}")
-        for config in f.configs[:4]:
-            pending = ", ".join(f"{c['op']} (p{c['process']})" for c in config.pending[:6])
-            click.echo(f"  candidate state {config.state}; pending: {pending or 'none'}")
-        for path_steps in f.final_paths[:4]:
-            steps = " -> ".join(s.op.get("op", s.op.get("f")) + (f" => {s.state}" if s.state else "")
-                                for s in path_steps[:-1])
-            last = path_steps[-1]
-            click.echo(f"  path: {steps + ' -> ' if steps else ''}{last.op.get('op')}: {last.reason}")
-    if result.valid == "unknown":
-        hint = {"time": "raise --time-limit", "memory": "raise --memory-limit",
-                "interrupted": "run it again without interrupting"}.get(result.cause or "", "")
-        click.echo(f"  gave up ({result.cause}); {hint}")
+    for line in linearizability_lines(result):
+        click.echo(line)
     for p in written:
         click.echo(f"  wrote {p}")
 

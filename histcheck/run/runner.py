@@ -76,6 +76,7 @@ class Outcome:
     path: str
     stats: dict
     errors: list[str]
+    history: History | None = None  # what was recorded (the summary's availability lines are computed from it)
 
     @property
     def exit_code(self) -> int:
@@ -153,7 +154,8 @@ class Runner:
             self._finish()
         result = self._phase("check", self._check)
         self._write_test("done")
-        return Outcome(result, store.path, self.stats(), self.errors)
+        return Outcome(result, store.path, self.stats(), self.errors,
+                       self.history() if self.journal is not None else None)
 
     def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
         self.generator.phase = name
