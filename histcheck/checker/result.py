@@ -198,6 +198,11 @@ class Result:
     def summary(self) -> str:
         verdict = {True: "valid", False: "INVALID", UNKNOWN: "unknown"}[self.valid]
         text = f"{verdict}: {self.ops} operations checked against {self.model}"
+        if self.valid is False and self.anomalies and self.checker != "linearizable":
+            counts: dict[str, int] = {}
+            for a in self.anomalies:
+                counts[a.kind] = counts.get(a.kind, 0) + 1
+            text += ": " + ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in sorted(counts.items()))
         if self.valid == UNKNOWN:
             text += f" (gave up: {self.cause})"
         return text
