@@ -5,7 +5,9 @@ writes synthetic histories shaped like the real thing -- a Jepsen >= 0.2 ``histo
 register (one ``{:index .., :time .., :type .., :process .., :f .., :value ..}`` per line, nemesis events,
 ``:error`` on crashed ops), a set workload (a new value in every op), the register ops as a Knossos-style vector
 without index or time, as JSON lines, a JSON array, a Jepsen log (with timestamps, thread names and unrelated
-lines in between) and a Porcupine kv file -- then times ``histcheck.formats.load`` on each (best of ``--repeat``
+lines in between) and a Porcupine kv file, plus every other variant the readers take (Jepsen's history.txt, the
+``jepsen worker N - jepsen.util N`` and ``jepsen.util: [ nanos ]`` log lines, CRLF and CR-only line ends, gzip,
+JSON with string process ids) -- then times ``histcheck.formats.load`` on each (best of ``--repeat``
 runs, wall and CPU time), ``history.make_op`` alone (the floor no parser can go below), and edn_format on a
 slice of the EDN file (it is too slow for all of it).  The corpus in ../shared/corpus, when present, is timed
 too.  The machine is shared: compare rows of one run, and prefer the CPU column when the load is high.
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from histcheck import formats  # noqa: E402
 from histcheck.formats.ednwrite import format_op  # noqa: E402
-from histcheck.formats.jepsen_log import format_log_line  # noqa: E402
+from histcheck.formats.jepsen_log import format_log_line, format_txt_line  # noqa: E402
 from histcheck.formats.porcupine_kv import format_kv_line  # noqa: E402
 from histcheck.history import Op  # noqa: E402
 from histcheck.values import Keyword  # noqa: E402
@@ -95,6 +97,11 @@ def write_files(folder: Path, n: int) -> dict[str, Path]:
         ("edn vector (Knossos)", "knossos.edn"),
         ("jsonl", "history.jsonl"), ("json array", "history.json"), ("jepsen-log", "jepsen.log"),
         ("porcupine-kv", "kv.txt")]}
+    files.update({label: folder / name for label, name in [
+        ("jepsen-txt (history.txt)", "history.txt"), ("jepsen-log, worker N - jepsen.util N", "worker.log"),
+        ("jepsen-log, jepsen.util: [ nanos ] N", "nanos.log"), ("jepsen-log, CR-only line ends", "cr.log"),
+        ("edn stream, CRLF line ends", "crlf.edn"), ("edn stream, gzip", "history.edn.gz"),
+        ("jsonl, string process ids", "strings.jsonl")]})
     formats.write(ops, files["edn stream (Jepsen history.edn)"], "edn")
     formats.write(set_ops(n), files["edn stream, set workload"], "edn")
     formats.write(ops, files["jsonl"], "jsonl")
@@ -102,7 +109,28 @@ def write_files(folder: Path, n: int) -> dict[str, Path]:
     _write_knossos(ops, files["edn vector (Knossos)"])
     _write_log(ops, files["jepsen-log"])
     files["porcupine-kv"].write_text("".join(format_kv_line(op) + "\n" for op in kv_ops(n)))
+    _write_new_variants(ops, files)
     return files
+
+
+def _write_new_variants(ops: list[Op], files: dict[str, Path]) -> None:
+    import gzip
+    import json
+    files["jepsen-txt (history.txt)"].write_text("".join(format_txt_line(op) + "\n" for op in ops))
+    _write_log(ops, files["jepsen-log, worker N - jepsen.util N"],
+               lambda op, i: f"INFO  [2016-04-11 09:20:11,{i % 1000:03d}] jepsen worker {i % 10} - jepsen.util ")
+    _write_log(ops, files["jepsen-log, jepsen.util: [ nanos ] N"],
+               lambda op, i: f"2016-04-11 09:20:11 INFO jepsen.util: [ {op.time} ] ")
+    log = files["jepsen-log"].read_bytes()
+    files["jepsen-log, CR-only line ends"].write_bytes(log.replace(b"\n", b"\r"))
+    edn = files["edn stream (Jepsen history.edn)"].read_bytes()
+    files["edn stream, CRLF line ends"].write_bytes(edn.replace(b"\n", b"\r\n"))
+    files["edn stream, gzip"].write_bytes(gzip.compress(edn, compresslevel=6))
+    with files["jsonl, string process ids"].open("w") as out:
+        for line in files["jsonl"].read_text().splitlines():
+            obj = json.loads(line)
+            obj["process"] = str(obj["process"])
+            out.write(json.dumps(obj) + "\n")
 
 
 def _write_knossos(ops: list[Op], path: Path) -> None:
@@ -114,14 +142,18 @@ def _write_knossos(ops: list[Op], path: Path) -> None:
     path.write_text("\n".join(lines) + "]\n")
 
 
-def _write_log(ops: list[Op], path: Path) -> None:
+def _write_log(ops: list[Op], path: Path, prefix: Callable[[Op, int], str] | None = None) -> None:
+    """A log with unrelated lines in between; ``prefix`` replaces the ``... jepsen.util - `` before the op."""
     with path.open("w") as out:
         for i, op in enumerate(ops):
             if i % 50 == 0:
                 out.write(f"2017-03-08 16:48:54,{i % 1000:03d}{{GMT}}\tINFO\t[jepsen nemesis] jepsen.core: "
                           "something unrelated happened\n")
             line = format_log_line(op)
-            out.write(f"2017-03-08 16:48:54,{i % 1000:03d}{{GMT}}\tINFO\t[jepsen worker 1] " + line[6:] + "\n")
+            if prefix is None:
+                out.write(f"2017-03-08 16:48:54,{i % 1000:03d}{{GMT}}\tINFO\t[jepsen worker 1] " + line[6:] + "\n")
+            else:
+                out.write(prefix(op, i) + line[len("INFO  jepsen.util - "):] + "\n")
 
 
 def best(fn: Callable[[], int], repeat: int) -> tuple[int, float, float]:

@@ -24,7 +24,7 @@ from histcheck.run.clients import ClientError  # noqa: E402
 from histcheck.run.etcd import EtcdDB  # noqa: E402
 from histcheck.run.net import choose_network  # noqa: E402
 from histcheck.run.runner import RunOptions, Runner  # noqa: E402
-from workloads.register import Register  # noqa: E402
+from histcheck.workloads.register import Register  # noqa: E402
 
 
 def plain_loop(concurrency: int, seconds: float, network: str, mix: dict | None) -> tuple[int, float]:

@@ -94,7 +94,7 @@ def measure_file(path: str, model: str, init: Any, time_limit: float | None, mem
     import histcheck
     from synthetic import generate
     tiny = generate(200, keys=2, clients=4, workload=model if model in ("kv", "register") else "cas-register")
-    histcheck.check(tiny.history, **tiny.check_options())        # load the kernel before timing anything
+    histcheck.check(tiny.history, **tiny.check_options(), engine="kernel")   # load the kernel before timing anything
     rss_start = maxrss_bytes()
     parse_s, history = timed(lambda: histcheck.load(path))
     options: dict[str, Any] = {"model": model, "time_limit": time_limit}

@@ -5,19 +5,52 @@ The public API is small on purpose (Porcupine's lesson):
 * ``load(path, format="auto") -> History``: read a Jepsen history in any supported format;
 * ``check(history, model=..., init=..., time_limit=None) -> Result``: decide it for a model;
 * ``History``, ``Result``, ``Model`` and ``models.get(name)`` for everything else.
+
+Importing ``histcheck`` loads almost nothing: ``History``, ``Op``, ``Call`` and ``Result`` are imported when first
+named, and the checker, the formats and numba when ``check``, ``load`` or the kernel need them.  ``histcheck
+--help`` and the check of a small file never wait for what they do not use (docs/architecture.md, "Imports").
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import HistcheckError, InputError
-from .history import Call, History, Op
-from .checker.result import Result
+
+if TYPE_CHECKING:
+    from .checker.result import Result
+    from .history import Call, History, Op
 
 __all__ = ["load", "check", "History", "Op", "Call", "Result", "HistcheckError", "InputError"]
 __version__ = "0.1.0"
 
+_LAZY = {"History": ".history", "Op": ".history", "Call": ".history", "Result": ".checker.result"}
+
+
+def __getattr__(name: str) -> Any:
+    """``histcheck.History`` and the like, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        from importlib import import_module
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
+
+
+def __getattr__(name: str):
+    """``History``, ``Op``, ``Call`` and ``Result`` on first use: ``Result`` brings the checker (and numpy) in,
+    and importing ``histcheck`` must stay instant so that the command can answer Ctrl-C from its first moment."""
+    if name in ("History", "Op", "Call"):
+        from . import history
+        return getattr(history, name)
+    if name == "Result":
+        from .checker.result import Result
+        return Result
+    raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
+
 
 def load(path, format: str = "auto") -> History:
-    """Read a history from ``path``; ``format`` is ``auto``, ``edn``, ``json``, ``jepsen-log`` or ``porcupine-kv``."""
+    """Read a history from ``path`` (``-`` is standard input; gzip is read as what it holds); ``format`` is
+    ``auto`` or one of ``formats.FORMATS``."""
     from .formats import load as _load
     return _load(path, format=format)
 
@@ -27,6 +60,13 @@ def check(history: History, model="cas-register", init=None, **options) -> Resul
 
     Options: ``time_limit`` (seconds), ``memory_limit`` (bytes), ``nil_read`` (``absent`` or ``unknown``),
     ``partition`` (check independent keys separately; default on), ``engine`` (``kernel`` or ``reference``).
+    A limit that is not a usable number (NaN, infinite, negative) and an operation without a process (the
+    search pairs calls by process) are an ``InputError``.
     """
     from .checker import check as _check
+    from .errors import check_memory_limit, check_time_limit
+    from .formats.ops import require_processes
+    check_time_limit(options.get("time_limit"), "time_limit")
+    check_memory_limit(options.get("memory_limit"), "memory_limit")
+    require_processes(history)
     return _check(history, model=model, init=init, **options)

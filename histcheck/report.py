@@ -5,7 +5,8 @@ verdict as data (``results.json``, ``results.edn``), the reasoning in sentences 
 counterexample as a history that can be checked again (``counterexample.edn``, and
 ``counterexample-with-sources.edn`` when keeping the writes of the values read tells more), the whole history as an
 interactive page (``timeline.html``) and the figures (``anomaly.png``/``.svg``, ``latency-raw.png``,
-``latency-quantiles.png``, ``rate.png``).  docs/results.md explains each file.
+``latency-quantiles.png``, ``rate.png``, ``availability.png``).  docs/results.md explains each file.  What each
+fault did to availability (``availability.summary_lines``) ends explanation.txt and is in results.json.
 
 The minimal counterexample is computed once here and shown first everywhere: at the top of the explanation,
 outlined on the timeline and in the anomaly window, and under ``minimal_counterexample`` in results.json.  A
@@ -15,6 +16,7 @@ still produced.
 from __future__ import annotations
 
 import json
+import shlex
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +26,8 @@ from .history import History
 
 REPORT_FILES = ("results.json", "results.edn", "explanation.txt", "counterexample.edn",
                 "counterexample-with-sources.edn", "timeline.html",
-                "anomaly.png", "anomaly.svg", "latency-raw.png", "latency-quantiles.png", "rate.png")
+                "anomaly.png", "anomaly.svg", "latency-raw.png", "latency-quantiles.png", "rate.png",
+                "availability.png")
 
 
 def write_report(out_dir: str | Path, history: History, result: Any, *, model: Any = None, init: Any = None,
@@ -45,10 +48,13 @@ def write_report(out_dir: str | Path, history: History, result: Any, *, model: A
         ce = _guard(errors, "minimal counterexample",
                     lambda: minimize(history, result, model=model, init=init, budget=minimize_time,
                                      **_trial_options(check_options, minimize_time)))
-    written = [_write_json(out, result, ce), _write_text(out / "results.edn", result.to_edn() + "\n")]
-    written.append(_write_text(out / "explanation.txt", explain(history, result, ce)))
+    used = checked_with(result, model, init, check_options)
+    faults = _guard(errors, "availability", lambda: _availability(history))
+    written = [_write_json(out, result, ce, used, faults),
+               _write_text(out / "results.edn", result.to_edn() + "\n")]
+    written.append(_write_text(out / "explanation.txt", explain(history, result, ce) + _faults_text(faults)))
     if ce is not None:
-        written += _guard(errors, "counterexample.edn", lambda: _write_counterexample(out, ce)) or []
+        written += _guard(errors, "counterexample.edn", lambda: _write_counterexample(out, ce, used)) or []
     if timeline:
         written += _guard(errors, "timeline.html", lambda: [_timeline(out, history, result, ce, model, init)]) or []
     if figures:
@@ -73,17 +79,56 @@ def _guard(errors: list[str], what: str, thunk: Callable[[], Any]) -> Any:
         return None
 
 
-def results_dict(result: Any, ce: Any) -> dict:
-    """The result's data with the minimal counterexample right after the verdict: shown first here too."""
+def results_dict(result: Any, ce: Any, used: dict | None = None, faults: dict | None = None) -> dict:
+    """The result's data with the minimal counterexample right after the verdict (shown first here too), then
+    what it was checked with (``checked_with``) and, when the history had faults, ``availability``."""
     data = result.to_dict()
-    if ce is None:
-        return data
-    first = {"valid": data.pop("valid"), "minimal_counterexample": ce.to_dict()}
-    return {**first, **data}
+    first: dict[str, Any] = {"valid": data.pop("valid")}
+    if ce is not None:
+        first["minimal_counterexample"] = ce.to_dict()
+    if used is not None:
+        first["checked_with"] = used
+    data = {**first, **data}
+    if faults is not None:
+        data["availability"] = faults
+    return data
 
 
-def _write_json(out: Path, result: Any, ce: Any) -> Path:
-    return _write_text(out / "results.json", json.dumps(results_dict(result, ce), indent=2, default=str) + "\n")
+def checked_with(result: Any, model: Any, init: Any, options: dict) -> dict:
+    """The checker, model, initial value and options that produced ``result``, and the command that checks the
+    counterexample again with exactly those (run in the report's directory)."""
+    from .values import show, to_plain
+    name = getattr(result, "model", None) or getattr(model, "name", None) or str(model)
+    nil_read = options.get("nil_read") or "auto"
+    command = ["histcheck", "analyze", "counterexample.edn", "--model", str(name), "--init", show(init)]
+    if nil_read != "auto":
+        command += ["--nil-read", str(nil_read)]
+    if options.get("partition") is False:
+        command.append("--no-partition")
+    return {"checker": result.checker,
+            "analyzer": getattr(result, "analyzer", None), "model": str(name), "init": to_plain(init),
+            "init_edn": show(init), "nil_read": nil_read, "partition": options.get("partition", True),
+            "recheck": " ".join(shlex.quote(part) for part in command)}
+
+
+def _availability(history: History) -> dict | None:
+    from . import availability
+    data = availability.section(history)
+    if data is not None:
+        data["summary"] = availability.summary_lines(history)
+    return data
+
+
+def _faults_text(faults: dict | None) -> str:
+    if not faults:
+        return ""
+    lines = "\n".join(f"  {line}" for line in faults["summary"])
+    return f"\nWhat the faults did (availability.png; per window in results.json's availability):\n{lines}\n"
+
+
+def _write_json(out: Path, result: Any, ce: Any, used: dict | None = None, faults: dict | None = None) -> Path:
+    data = results_dict(result, ce, used, faults)
+    return _write_text(out / "results.json", json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -91,14 +136,19 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _write_counterexample(out: Path, ce: Any) -> list[Path]:
-    """The minimal counterexample as a Jepsen history (one op map per line), original indexes kept; and, when
-    there is one, the variant that keeps the writes of the values read (``counterexample-with-sources.edn``)."""
+def _write_counterexample(out: Path, ce: Any, used: dict | None = None) -> list[Path]:
+    """The minimal counterexample as a Jepsen history (one op map per line), original indexes kept, headed by
+    what it was checked with and the command that checks it again; and, when there is one, the variant that keeps
+    the writes of the values read (``counterexample-with-sources.edn``)."""
     from .explain.minimize import show_op
     from .values import show
     key = f" on key {show(ce.key)}" if ce.key is not None else ""
     header = (f";; minimal counterexample: {ce.calls} operation(s) of {ce.original_calls}{key}"
               + (", 1-minimal" if ce.minimal else f", not proven minimal ({ce.note})"))
+    if used is not None:
+        header += (f"\n;; checked with: {used['checker']} ({used['analyzer']}), model {used['model']}, "
+                   f"initial value {used['init_edn']}, nil reads {used['nil_read']}"
+                   f"\n;; re-check: {used['recheck']}")
     written = [_write_text(out / "counterexample.edn", header + "\n" + _vector(ce.lines()))]
     if ce.context:
         calls = sum(op.type == "invoke" for op in ce.context)

@@ -5,11 +5,13 @@ The first bump restarts the target nodes under ``LD_PRELOAD=libfaketime`` readin
 ``:bump-clock`` (value: the offset in seconds per node) and ``:reset-clock``.
 
 libfaketime intercepts the C library's time calls, so it reaches C programs that tolerate it.  **Go programs such
-as etcd ignore it**: the Go runtime reads the clock through the kernel's vDSO, never libc.  Against etcd the
-nemesis still runs (the restarts are real faults) and says so at run time; the skew itself does nothing there.
-Debian's ``redis-server`` is linked with jemalloc, which hangs at start under libfaketime (wolfcw/libfaketime#130):
-``setup`` tries each DB program under libfaketime first and refuses to run rather than kill nodes for nothing.
-Needs Debian's ``faketime`` / ``libfaketime``.
+as etcd ignore it**: the Go runtime reads the clock through the kernel's vDSO, never libc.  The nemesis looks at
+each program the DB runs (``DB.programs()``): against a Go program it still runs (the restarts are real faults)
+and says so in every ``:bump-clock``; the skew itself does nothing there.  Debian's ``redis-server`` is linked
+with jemalloc, which hangs at start under libfaketime (wolfcw/libfaketime#130): ``setup`` tries each program
+under libfaketime first and refuses to run rather than kill nodes for nothing.  Nodes are restarted under
+libfaketime through the DB's launch wrappers (``DB.add_launch_wrapper``).  Needs Debian's ``faketime`` /
+``libfaketime``.
 """
 from __future__ import annotations
 
@@ -17,15 +19,26 @@ import glob
 import os
 import random
 import subprocess
-from typing import Any
+from typing import Any, Sequence
 
 from histcheck.errors import InputError
 
 from .base import FaultNemesis
-from .process import check_target, pick
+from .process import check_target, check_target_in, pick, target_requires
 
 GO_NOTE = ("clock: Go programs such as etcd ignore libfaketime (Go reads the clock through the kernel's vDSO, "
-           "not libc), so against etcd the skew has no effect; only the restarts under libfaketime are real faults")
+           "not libc), so against them the skew has no effect; only the restarts under libfaketime are real faults")
+GO_BUILDINFO = b"\xff Go buildinf:"  # the magic of a Go binary's .go.buildinfo section
+
+
+def is_go_program(path: str) -> bool:
+    """Whether ``path`` is a Go binary (it carries Go's build-info section, which libc-based time faults miss)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return GO_BUILDINFO in data
 
 
 def libfaketime() -> str | None:
@@ -50,26 +63,39 @@ class Clock(FaultNemesis):
     start_f = "bump-clock"
     stop_f = "reset-clock"
     heal_rank = 1
+    requires = frozenset({"processes"})
+    args = ("seconds", "target")
 
     def __init__(self, seconds: float = 60, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seconds, self.target = float(seconds), check_target(target)
+        self.requires = type(self).requires | target_requires(self.target)
         self.skewed: dict[str, str] = {}
-
-    def setup(self, db: Any) -> None:
+        self.wrapped: set[str] = set()
+        self.go_programs: list[str] = []
         self.lib = libfaketime()
+
+    def check_cluster(self, nodes: Sequence[str]) -> None:
+        check_target_in(self.target, nodes, self.name)
+
+    def check(self, db: Any) -> None:
+        super().check(db)
+        if not db.programs():
+            raise InputError(f"the {db.name} DB names no program it runs (DB.programs()), so there is nothing to "
+                             "start under libfaketime", expected="a DB whose nodes are programs")
         if self.lib is None:
             raise InputError("the clock nemesis needs libfaketime",
                              expected="`apt-get install -y faketime` (Debian's libfaketime)")
-        for binary in (getattr(db, "binary", None), getattr(db, "server", None)):
-            if binary and not runs_under_faketime(self.lib, binary):
+        for binary in db.programs():
+            if is_go_program(binary):
+                self.go_programs.append(os.path.basename(binary))
+            elif not runs_under_faketime(self.lib, binary):
                 raise InputError(f"{binary} does not run under libfaketime (it hangs at start: jemalloc and "
                                  "libfaketime clash, wolfcw/libfaketime#130), so the clock nemesis would only "
                                  "kill its nodes", expected="a DB whose programs run under libfaketime")
-        super().setup(db)
 
     def notes(self) -> list[str]:
-        return [GO_NOTE]
+        return [GO_NOTE] if self.go_programs else []
 
     def choose(self, rng: random.Random) -> Any:
         return {"target": self.target, "seconds": round(rng.uniform(-self.seconds, self.seconds), 1),
@@ -84,13 +110,11 @@ class Clock(FaultNemesis):
 
     def _preload(self, name: str) -> bool:
         """Restart ``name`` under libfaketime unless it already runs under it; True when it was restarted."""
-        prefix = getattr(self.db, "launch_prefix", None)
-        if prefix is None:
-            prefix = self.db.launch_prefix = {}
-        if name in prefix:
+        if name in self.wrapped:
             return False
-        prefix[name] = ["env", f"LD_PRELOAD={self.lib}", f"FAKETIME_TIMESTAMP_FILE={self._file(name)}",
-                        "FAKETIME_CACHE_DURATION=1"]
+        self.db.add_launch_wrapper(name, ["env", f"LD_PRELOAD={self.lib}",
+                                          f"FAKETIME_TIMESTAMP_FILE={self._file(name)}", "FAKETIME_CACHE_DURATION=1"])
+        self.wrapped.add(name)
         self.db.kill(name)
         self.db.start(name)
         return True
@@ -105,18 +129,15 @@ class Clock(FaultNemesis):
                 restarted.append(n)
             self.skewed[n] = f"{value['seconds']:+.0f}s"
         done: dict = {"offsets": dict(self.skewed), "restarted_under_libfaketime": restarted}
-        if self.db.name == "etcd":
-            done["note"] = "etcd (Go) ignores libfaketime"
+        if self.go_programs:
+            done["note"] = f"{', '.join(self.go_programs)} (Go) ignores libfaketime"
         return done
 
     def stop(self, value: Any) -> Any:
-        for n in list(getattr(self.db, "launch_prefix", {})):
+        for n in sorted(self.wrapped):
             self._write(n, 0)
         reset, self.skewed = sorted(self.skewed), {}
         return {"reset": reset}
 
     def active(self) -> str:
         return "clock " + " ".join(f"{n}{o}" for n, o in self.skewed.items()) if self.skewed else ""
-
-
-NEMESIS = Clock

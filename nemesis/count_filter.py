@@ -18,6 +18,7 @@ from .link_fault import LinkFault
 class CountFilter(LinkFault):
     name = "count-filter"
     colour = "#8e7cc3"
+    args = ("count", "target")
     start_f = "start-count-filter"
     stop_f = "stop-count-filter"
     removed = "count filter removed"
@@ -25,6 +26,7 @@ class CountFilter(LinkFault):
     def __init__(self, count: int = 50, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.count, self.target = int(count), targets.check(target)
+        self.requires = type(self).requires | targets.requires(self.target)
 
     def rule_params(self) -> dict[str, Any]:
         return {"count": self.count}
@@ -34,6 +36,3 @@ class CountFilter(LinkFault):
             into = rules[0]["dst"]
             return [r for r in rules if r["dst"] == into]
         return rules
-
-
-NEMESIS = CountFilter

@@ -20,6 +20,7 @@ from .links import netem_available, no_netem_message
 class Latency(LinkFault):
     name = "latency"
     colour = "#ffd966"
+    args = ("delay_ms", "jitter_ms", "target")
     start_f = "start-latency"
     stop_f = "stop-latency"
     removed = "latency removed"
@@ -28,6 +29,7 @@ class Latency(LinkFault):
         super().__init__(**kwargs)
         self.delay_ms, self.jitter_ms = float(delay_ms), float(jitter_ms)
         self.target = targets.check(target)
+        self.requires = type(self).requires | targets.requires(self.target)
 
     def preferred_network(self) -> str | None:
         return "proxy" if net.is_root() and not netem_available() else None
@@ -39,9 +41,6 @@ class Latency(LinkFault):
         return {"delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
 
     def start(self, value: Any) -> Any:
-        if self.db.network.kind != "proxy":
+        if self.db.network.kind == "netns":
             raise RuntimeError(no_netem_message())
         return super().start(value)
-
-
-NEMESIS = Latency

@@ -7,7 +7,7 @@ the rule's parameters, so a subclass names them in ``rule_params`` and may narro
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Sequence
 
 from . import targets
 from .base import FaultNemesis
@@ -18,6 +18,11 @@ class LinkFault(FaultNemesis):
     """A fault applied as rules on the links its TARGET picks; recorded with its parameters and the links."""
 
     removed = "rules removed"
+    requires = frozenset({"links"})
+    target = "one"
+
+    def check_cluster(self, nodes: Sequence[str]) -> None:
+        targets.check_in(self.target, nodes, self.name)
 
     def rule_params(self) -> dict[str, Any]:
         """The rule parameters this fault was configured with (``{"loss": 30.0}``)."""

@@ -12,6 +12,8 @@ can be in force together and healing one leaves the other.
 * **proxies** (unprivileged): cuts go through the proxies' ``block`` command, the rest through ``shape``; a proxy
   shapes the stream a dialer sends into its node, and a TCP proxy cannot drop a packet, so "loss" costs what TCP
   would pay for it (a 200 ms retransmission).
+* **a DB's own logical network** (the in-memory DB): the same two calls, ``cut_links`` and ``shape``, which that
+  network applies to the messages it carries in process.
 
 A rule is ``{"src": a, "dst": b, "loss": pct, "count": n, "delay_ms": d, "jitter_ms": j}`` with node names or
 ``clients``.
@@ -70,7 +72,7 @@ class Links:
 
     def _apply(self) -> None:
         cut, rules = self.union()
-        if self.kind == "proxy":
+        if self.kind != "netns":
             self.network.cut_links(cut)
             self.network.shape(rules)
         else:
@@ -114,7 +116,7 @@ class Links:
 
     def rule_count(self) -> int:
         """How many nemesis rules are in force in the namespaces now (0 after a heal; the tests check)."""
-        if self.kind == "proxy":
+        if self.kind != "netns":
             return 0
         total = 0
         for node in self.network.nodes:
@@ -124,7 +126,7 @@ class Links:
         return total
 
     def remove_table(self) -> None:
-        if self.kind != "proxy":
+        if self.kind == "netns":
             for node in self.network.nodes:
                 _nft(self.network.ns(node), f"table inet {TABLE}\ndelete table inet {TABLE}\n", check=False)
 

@@ -16,6 +16,7 @@ from .link_fault import LinkFault
 class Packet(LinkFault):
     name = "packet"
     colour = "#f6b26b"
+    args = ("loss", "target")
     start_f = "start-packet"
     stop_f = "stop-packet"
     removed = "packet loss removed"
@@ -24,9 +25,7 @@ class Packet(LinkFault):
         super().__init__(**kwargs)
         self.loss = float(loss)
         self.target = targets.check(target)
+        self.requires = type(self).requires | targets.requires(self.target)
 
     def rule_params(self) -> dict[str, Any]:
         return {"loss": self.loss}
-
-
-NEMESIS = Packet

@@ -7,23 +7,24 @@ node sees a majority, no two the same one: Jepsen's ``partition-majorities-ring`
 share one node), ``cycle`` (every mode in turn), or an explicit grouping ``[n1] | [n2 n3]`` (``clients`` may be
 named in a group).  The clients keep every link unless named; ``+clients`` after a mode (``leader+clients``) puts
 them on the side of the first group: that is how the Redis test isolates its primary together with the writers.
-Against Redis the default is ``leader+clients``, held 8 s every 3 s, and the sentinels are told to refresh their
-replicas' INFO every second (``SENTINEL DEBUG info-period 1000``) so that a failover is not aborted for stale
-replica information.
-Recorded as ``:start-partition`` (value: the mode, then the groups and the cut links) and ``:stop-partition``.
+A DB may suggest its own default mode and schedule (``DB.fault_defaults["partition"]``: Redis's is
+``leader+clients``, held 8 s every 3 s); an explicit mode or schedule wins.  Needs the DB's ``links`` (and
+``leader`` for the ``leader`` and ``follower`` modes); a grouping's names are checked against the cluster before it
+starts.  Recorded as ``:start-partition`` (value: the mode, then the groups and the cut links) and
+``:stop-partition``.
 """
 from __future__ import annotations
 
 import random
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from histcheck.errors import InputError
 from histcheck.run.net import CLIENTS
 
 from .base import FaultNemesis
-from .schedules import Every
 from .links import links_for, pairs_of
+from .schedules import parse as parse_schedule
 
 MODES = ("halves", "one", "leader", "ring", "bridge")
 
@@ -63,6 +64,8 @@ class Partition(FaultNemesis):
     colour = "#e06666"
     start_f = "start-partition"
     stop_f = "stop-partition"
+    requires = frozenset({"links"})
+    args = ("mode",)
 
     def __init__(self, mode: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,26 +73,27 @@ class Partition(FaultNemesis):
         self.default_mode = mode is None
         self.turn = 0
 
-    def setup(self, db: Any) -> None:
-        """Against Redis the default isolates the primary with the clients (how it loses acknowledged writes)."""
-        super().setup(db)
-        if getattr(db, "name", "") != "redis":
-            return
-        if self.default_mode:
-            self.set_mode("leader+clients")
-        if self.default_schedule:  # long enough for the sentinels to notice (2 s) and fail over
-            self.plan = Every(3, 8)
-        self.prompt_sentinels(db)
+    def check(self, db: Any) -> None:
+        """Take the DB's suggested defaults (before the checks, so that they are checked too)."""
+        suggested = db.fault_defaults.get(self.name, {})
+        if self.default_mode and "mode" in suggested:
+            self.set_mode(suggested["mode"])
+        if self.default_schedule and "schedule" in suggested:
+            self.plan = parse_schedule(suggested["schedule"])
+        super().check(db)
 
-    def prompt_sentinels(self, db: Any) -> None:
-        """Sentinels send INFO to replicas every 10 s and abort a failover whose replicas' INFO is older than 5 s
-        (``-failover-abort-no-good-slave``, then no retry for 2 x failover-timeout); refreshing every second makes
-        a failover start whenever the primary is cut off, which is the situation under test."""
-        for name in db.node_names:
-            try:
-                db._sentinel(name).execute_command("SENTINEL", "DEBUG", "info-period", "1000")
-            except Exception as exc:  # an older sentinel without SENTINEL DEBUG: failovers may abort
-                self.sentinel_note = f"SENTINEL DEBUG info-period failed on {name}: {exc}"
+    def check_cluster(self, nodes: Sequence[str]) -> None:
+        if "|" in self.mode:
+            unknown = [n for g in parse_grouping(self.mode) for n in g if n not in nodes and n != CLIENTS]
+            if unknown:
+                raise InputError(f"partition grouping {self.mode!r} names {unknown[0]!r}, not a node of this "
+                                 "cluster", expected=f"groups of {' '.join(nodes)} (and {CLIENTS})")
+        elif self.mode == "ring" and len(nodes) < 4:
+            raise InputError(f"partition:ring cuts no link on {len(nodes)} nodes (each already sees a majority)",
+                             expected="5 nodes (--nodes 5) or another mode")
+        elif len(nodes) < 2 or (self.mode == "bridge" and len(nodes) < 3):
+            raise InputError(f"partition:{self.mode} needs more than {len(nodes)} node(s)",
+                             expected="--nodes 3 or more")
 
     def set_mode(self, mode: str) -> None:
         self.mode, _, extra = mode.partition("+")
@@ -97,6 +101,10 @@ class Partition(FaultNemesis):
         if self.mode not in MODES + ("cycle", "follower") and "|" not in self.mode:
             raise InputError(f"unknown partition mode {mode!r}",
                              expected=f"{', '.join(MODES)}, follower, cycle, or a grouping like '[n1] | [n2 n3]'")
+        if "|" in self.mode:
+            parse_grouping(self.mode)
+        needs_leader = self.mode in ("leader", "follower", "cycle")
+        self.requires = type(self).requires | ({"leader"} if needs_leader else set())
 
     def choose(self, rng: random.Random) -> Any:
         mode = self.mode
@@ -143,6 +151,3 @@ class Partition(FaultNemesis):
         if state.get("groups"):
             return "partition " + " | ".join(" ".join(g) for g in state["groups"])
         return f"partition {state.get('mode', '')} ({len(state.get('cut', []))} links cut)" if state else ""
-
-
-NEMESIS = Partition

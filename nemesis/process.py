@@ -1,22 +1,25 @@
 """Process faults: kill -9 and restart, SIGSTOP/SIGCONT, a full-cluster stop and restart, membership changes.
 
 * ``kill[:TARGET]``: SIGKILL the target's processes, restart them when the fault stops (``:kill`` / ``:restart``).
-  After killing the leader the completion says who leads next and how soon; after a restart it says how long the
-  node took to catch up with the others' revision (etcd).
+  After killing the leader the completion says who leads next and how soon (a DB with ``leader``); after a restart
+  it says how long the node took to catch up with the others (a DB with ``catch-up``).
+* ``stop[:TARGET]``: the graceful stop, SIGTERM, then start again (``:stop-node`` / ``:start-node``); distinct from
+  the kill, since a program may flush or hand over leadership on SIGTERM.
 * ``pause[:TARGET]``: SIGSTOP, then SIGCONT (``:pause`` / ``:resume``).
 * ``stop-all``: SIGTERM every node, then start them all again on the same data (``:stop-all`` / ``:recover``): the
   persistence test.
-* ``membership``: remove a member (etcd ``member remove``, its process stopped and its data wiped), then add it back
-  as a brand-new member that must catch up from the others (``:leave`` / ``:join``).  etcd only.
+* ``membership``: remove a member (its process stops and its data is wiped), then add it back as a brand-new
+  member that must catch up from the others (``:leave`` / ``:join``); a DB with ``membership`` and ``wipe``.
 
-TARGET is ``one`` (a random node), ``leader``, ``minority``, ``majority``, ``all``, or node names joined by ``+``.
+TARGET is ``one`` (a random node), ``leader``, ``minority``, ``majority``, ``all``, or node names joined by ``+``;
+it is checked against the cluster before any node starts (``kill:n9`` on three nodes is refused).
 """
 from __future__ import annotations
 
 import random
 import re
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from histcheck.errors import InputError
 from histcheck.run import procs
@@ -25,14 +28,31 @@ from .base import FaultNemesis
 
 
 TARGETS = ("one", "leader", "minority", "majority", "all")
+TARGET_SPELLING = "one, leader, minority, majority, all, or names like n1+n2"
 
 
 def check_target(target: str) -> str:
-    """Refuse a bad TARGET when the nemesis is built (not at the first fault)."""
-    if target not in TARGETS and not re.fullmatch(r"n\d+(\+n\d+)*", target):
-        raise InputError(f"unknown process target {target!r}",
-                         expected="one, leader, minority, majority, all, or names like n1+n2")
+    """Refuse a TARGET that is no target's spelling when the nemesis is built."""
+    if target not in TARGETS and not re.fullmatch(r"[\w-]+(\+[\w-]+)*", target):
+        raise InputError(f"unknown process target {target!r}", expected=TARGET_SPELLING)
     return target
+
+
+def check_target_in(target: str, nodes: Sequence[str], nemesis: str) -> None:
+    """Refuse, before the cluster starts, a TARGET the cluster cannot give (``n9`` of three nodes)."""
+    if target == "minority" and (len(nodes) - 1) // 2 == 0:
+        raise InputError(f"nemesis {nemesis!r}: a minority of {len(nodes)} nodes is no node",
+                         expected="3 or more nodes, or another target")
+    if target in TARGETS:
+        return
+    unknown = [t for t in target.split("+") if t not in nodes]
+    if unknown:
+        raise InputError(f"nemesis {nemesis!r}: target {unknown[0]!r} is not a node of this cluster",
+                         expected=f"{TARGET_SPELLING}, among {' '.join(nodes)}")
+
+
+def target_requires(target: str) -> frozenset[str]:
+    return frozenset({"leader"}) if target == "leader" else frozenset()
 
 
 def pick(db: Any, target: str, rng: random.Random) -> list[str]:
@@ -44,20 +64,13 @@ def pick(db: Any, target: str, rng: random.Random) -> list[str]:
     sizes = {"one": 1, "minority": (n - 1) // 2, "majority": n // 2 + 1, "all": n}
     if target in sizes:
         return sorted(rng.sample(nodes, max(1, sizes[target])))
-    names = [t for t in target.split("+") if t]
-    if not names or not set(names) <= set(nodes):
-        raise InputError(f"unknown process target {target!r}",
-                         expected="one, leader, minority, majority, all, or names like n1+n2")
-    return names
+    return [t for t in target.split("+") if t]
 
 
 def revision(db: Any, name: str) -> int | None:
-    """A running etcd member's revision (its local view), or None."""
-    status = getattr(db, "status", None)
-    if status is None or not db.nodes[name].running() or db.nodes[name].paused:
-        return None
-    found = status(name)
-    return int(found.get("header", {}).get("revision", 0)) if found else None
+    """A node's revision (its local view), or None when it cannot say now."""
+    found = db.progress(name)
+    return int(found.get("revision", 0)) if found else None
 
 
 def catch_up(db: Any, names: list[str], timeout: float = 8) -> dict:
@@ -87,26 +100,39 @@ class Kill(FaultNemesis):
     start_f = "kill"
     stop_f = "restart"
     heal_rank = 2
+    requires = frozenset({"processes"})
+    args = ("target",)
     await_new_leader = True  # after killing the leader, record who leads next and how soon
 
     def __init__(self, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target = check_target(target)
+        self.requires = type(self).requires | target_requires(self.target)
         self.down: list[str] = []
+
+    def check_cluster(self, nodes: Sequence[str]) -> None:
+        check_target_in(self.target, nodes, self.name)
+
+    def setup(self, db: Any) -> None:
+        super().setup(db)
+        self.caps = db.capabilities()
+
+    def leader(self) -> str | None:
+        return self.db.leader() if "leader" in self.caps else None
 
     def choose(self, rng: random.Random) -> Any:
         return {"target": self.target, "seed": rng.randrange(1 << 30)}
 
     def start(self, value: Any) -> Any:
         value = value or self.choose(random.Random(0))
-        old = self.db.leader()
+        old = self.leader()
         nodes = pick(self.db, value["target"], random.Random(value["seed"]))
         for n in nodes:
             self.hit(n)
             self.down.append(n)
         done: dict = {"nodes": nodes, "leader_before": old}
         quorum = len(self.db.node_names) - len(nodes) > len(self.db.node_names) // 2
-        if old in nodes and quorum and self.await_new_leader:
+        if old is not None and old in nodes and quorum and self.await_new_leader:
             done.update(await_leader(self.db, old))
         return done
 
@@ -114,19 +140,30 @@ class Kill(FaultNemesis):
         self.db.kill(name)
 
     def stop(self, value: Any) -> Any:
-        nodes = [n for n in self.db.node_names if n in self.down or not self.db.nodes[n].running()]
+        nodes = [n for n in self.db.node_names if n in self.down or not self.db.is_running(n)]
         for n in nodes:
-            self.db.nodes[n].paused = False
-            if not self.db.nodes[n].running():
+            if not self.db.is_running(n):
                 self.db.start(n)
         self.down = []
         done: dict = {"nodes": nodes}
-        if nodes and hasattr(self.db, "status"):
+        if nodes and "catch-up" in self.caps:
             done.update(catch_up(self.db, nodes))
         return done
 
     def active(self) -> str:
         return f"{self.name} {' '.join(self.down)}" if self.down else ""
+
+
+class Stop(Kill):
+    """The graceful stop: SIGTERM (the program may shut down cleanly), started again when the fault stops."""
+
+    name = "stop"
+    colour = "#e69138"
+    start_f = "stop-node"  # not Jepsen's generic :start/:stop, which histories of any nemesis use
+    stop_f = "start-node"
+
+    def hit(self, name: str) -> None:
+        self.db.stop(name)
 
 
 class Pause(Kill):
@@ -135,13 +172,14 @@ class Pause(Kill):
     start_f = "pause"
     stop_f = "resume"
     heal_rank = 1  # resumed before killed nodes restart (a restart may need the paused one)
+    requires = frozenset({"pause"})
     await_new_leader = False
 
     def hit(self, name: str) -> None:
         self.db.pause(name)
 
     def stop(self, value: Any) -> Any:
-        nodes = [n for n in self.db.node_names if self.db.nodes[n].paused or n in self.down]
+        nodes = [n for n in self.db.node_names if self.db.is_paused(n) or n in self.down]
         for n in nodes:
             self.db.resume(n)
         self.down = []
@@ -155,6 +193,7 @@ class StopAll(Kill):
     colour = "#999999"
     start_f = "stop-all"
     stop_f = "recover"
+    args = ()
 
     def __init__(self, target: str = "all", **kwargs: Any) -> None:
         super().__init__(target="all", **kwargs)
@@ -164,7 +203,7 @@ class StopAll(Kill):
 
     def stop(self, value: Any) -> Any:
         done = super().stop(value)
-        if done["nodes"] and hasattr(self.db, "await_ready"):
+        if done["nodes"] and "leader" in self.caps:
             ok = procs.wait_until(lambda: self.db.leader() is not None, 15, interval=0.2)
             done["leader"] = self.db.leader() if ok else None
         return done
@@ -178,73 +217,44 @@ class Membership(FaultNemesis):
     start_f = "leave"
     stop_f = "join"
     heal_rank = 2
+    requires = frozenset({"membership", "processes", "wipe"})
+    args = ("target",)
 
     def __init__(self, target: str = "one", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target = check_target(target)
+        self.requires = type(self).requires | target_requires(self.target)
         self.removed: list[str] = []
 
+    def check_cluster(self, nodes: Sequence[str]) -> None:
+        check_target_in(self.target, nodes, self.name)
+
     def setup(self, db: Any) -> None:
-        if not hasattr(db, "member_ids"):
-            raise InputError(f"the membership nemesis needs etcd, not {getattr(db, 'name', db)}")
         super().setup(db)
+        self.caps = db.capabilities()
 
     def choose(self, rng: random.Random) -> Any:
         return {"target": self.target, "seed": rng.randrange(1 << 30)}
 
-    def _call(self, path: str, body: dict, avoid: str | None = None) -> dict:
-        last: Exception | None = None
-        for name in [self.db.leader()] + list(self.db.node_names):
-            if name and name != avoid and name not in self.removed and self.db.nodes[name].running():
-                client = self.db.client(name, timeout=5.0)
-                try:
-                    return client.post(path, body)
-                except Exception as exc:  # try the next member
-                    last = exc
-                finally:
-                    client.close()
-        raise RuntimeError(f"no member answered {path} ({last})")
-
     def start(self, value: Any) -> Any:
         value = value or self.choose(random.Random(0))
         rng = random.Random(value["seed"])
-        leader = self.db.leader()
+        leader = self.db.leader() if "leader" in self.caps else None
         candidates = [n for n in self.db.node_names if n != leader] or list(self.db.node_names)
         name = rng.choice(candidates) if value["target"] == "one" else pick(self.db, value["target"], rng)[0]
-        members = self._call("/v3/cluster/member/list", {}).get("members", [])
-        member = next(m for m in members if m.get("name") == name)
-        self._remove(member["ID"], avoid=name)
+        removed = self.db.remove_member(name)
         self.removed.append(name)
-        procs.wait_until(lambda: not self.db.nodes[name].running(), 3)
         self.db.kill(name)
         self.db.wipe(name)
-        return {"removed": name, "member_id": format(int(member["ID"]), "x"), "data": "wiped"}
-
-    def _remove(self, member_id: str, avoid: str, timeout: float = 8) -> None:
-        """etcd refuses to remove a member until its peers have been connected for 5 s ("unhealthy cluster")."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._call("/v3/cluster/member/remove", {"ID": member_id}, avoid=avoid)
-                return
-            except RuntimeError as exc:
-                if "unhealthy" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        return {"removed": name, **removed, "data": "wiped"}
 
     def stop(self, value: Any) -> Any:
         joined = []
         for name in list(self.removed):
-            url = self.db.nodes[name].net.ports["peer"].url
-            added = self._call("/v3/cluster/member/add", {"peerURLs": [url]}, avoid=name)
-            self.db.cluster_state = "existing"
-            self.db.start(name)
+            info = {"added": name, **self.db.add_member(name)}
             self.removed.remove(name)
-            procs.wait_until(lambda: revision(self.db, name) is not None, 15, interval=0.2)
-            if hasattr(self.db.network, "register_peer_ids"):
-                self.db.network.register_peer_ids(self.db.member_ids())
-            info = {"added": name, "member_id": format(int(added.get("member", {}).get("ID", 0)), "x")}
-            info.update(catch_up(self.db, [name]))
+            if "catch-up" in self.caps:
+                info.update(catch_up(self.db, [name]))
             joined.append(info)
         return joined or "nothing to add back"
 

@@ -2,7 +2,8 @@
 expected outcome, printed before the run and checked against the recorded history after it.
 
 ``prepare_run`` is the hook ``histcheck run`` calls before building the runner (it also applies
-``--nemesis-schedule``, picks the proxies when a nemesis needs them and prints each nemesis's run-time notes);
+``--nemesis-schedule``, refusing one without a nemesis, and picks the proxies when a nemesis needs them);
+``Hooks.announce`` prints each nemesis's run-time notes once the runner has checked it against the DB;
 ``Hooks.finish`` checks the expectation and gives the exit code (0 held, 1 not).  ``run_scenario`` does the whole
 thing from Python (the tests use it).
 """
@@ -15,9 +16,11 @@ from typing import Any, Callable
 
 from histcheck.errors import InputError
 
+from . import build
 from .partition import Partition
 from .process import Kill, Membership, StopAll, catch_up
 from .schedules import Sequence
+from .schedules import parse as parse_schedule
 
 Echo = Callable[[str], None]
 
@@ -60,6 +63,8 @@ class Run:
 # -- scenarios --------------------------------------------------------------------------------------------------
 class HealAndCatchUp(Partition):
     """A partition whose stop also waits for the isolated side to catch up (and records how long it took)."""
+
+    requires = frozenset({"links", "catch-up"})
 
     def stop(self, value: Any) -> Any:
         isolated = (self.in_force or {}).get("groups", [[]])[0] if isinstance(self.in_force, dict) else []
@@ -186,6 +191,11 @@ class Hooks:
     scenario: Scenario | None
     options: Any = None
 
+    def announce(self, echo: Echo) -> None:
+        """The nemesis's run-time notes (known once it has been checked against the DB)."""
+        for note in self.nemesis.notes():
+            echo(f"note: {note}")
+
     def finish(self, outcome: Any, echo: Echo) -> int | None:
         """Check the scenario's expectation (None without a scenario): 0 when it held, 1 when not."""
         if self.scenario is None:
@@ -207,7 +217,6 @@ def evaluate(scenario: Scenario, outcome: Any, options: Any) -> tuple[bool, list
 
 def prepare_run(options: Any, scenario: str | None, schedule: str | None, echo: Echo) -> Hooks:
     """Configure ``options`` for a scenario and a schedule, build the nemesis, print its notes."""
-    from histcheck.run.nemesis import get as get_nemesis
     chosen = get(scenario) if scenario else None
     if chosen is not None:
         options.nodes, options.workload = chosen.nodes, chosen.workload
@@ -216,14 +225,16 @@ def prepare_run(options: Any, scenario: str | None, schedule: str | None, echo: 
         options.test_name = options.test_name or f"scenario-{chosen.name}"
         echo(f"scenario {chosen.name}: expected: {chosen.expectation}")
     if schedule:
+        parse_schedule(schedule)
+        if chosen is None and options.nemesis in ("none", "", None):
+            raise InputError(f"--nemesis-schedule {schedule!r} given without a nemesis to schedule",
+                             expected="--nemesis NAME (or no --nemesis-schedule)")
         options.nemesis_options = {**options.nemesis_options, "schedule": schedule}
-    nemesis = chosen.make() if chosen else get_nemesis(options.nemesis, options.nemesis_options)
-    wants = getattr(nemesis, "preferred_network", lambda: None)()
+    nemesis = chosen.make() if chosen else build(options.nemesis, options.nemesis_options)
+    wants = nemesis.preferred_network()
     if wants and options.network == "auto":
         options.network = wants
         echo(f"note: {nemesis.name} needs --network {wants}; using it")
-    for note in getattr(nemesis, "notes", lambda: [])():
-        echo(f"note: {note}")
     return Hooks(nemesis, chosen, options)
 
 
@@ -231,6 +242,8 @@ def run_scenario(name: str, options: Any, echo: Echo = lambda text: None) -> tup
     """Run scenario ``name`` with ``options`` (a ``RunOptions``); returns the outcome and the expectation."""
     from histcheck.run.runner import Runner
     hooks = prepare_run(options, name, None, echo)
-    outcome = Runner(options, nemesis=hooks.nemesis).run()
+    runner = Runner(options, nemesis=hooks.nemesis)
+    hooks.announce(echo)
+    outcome = runner.run()
     held, lines = evaluate(hooks.scenario, outcome, options)
     return outcome, held, lines

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from histcheck.run import net
-from histcheck.run.nemesis import Nemesis
+from histcheck.nemesis.base import Nemesis
 from histcheck.run.runner import RunOptions, Runner
-from nemesis.links import links_for
+from histcheck.nemesis.links import links_for
 
 
 class Probe(Nemesis):
@@ -19,6 +19,15 @@ class Probe(Nemesis):
         self.inner = inner
         self.name, self.colour = inner.name, inner.colour
         self.rules: list[tuple[str, int]] = []
+
+    def check(self, db: Any) -> None:
+        self.inner.check(db)
+
+    def check_schedule(self, time_limit: float) -> None:
+        self.inner.check_schedule(time_limit)
+
+    def watch_stop(self, event: Any) -> None:
+        self.inner.watch_stop(event)
 
     def setup(self, db: Any) -> None:
         self.db = db

@@ -293,3 +293,59 @@ def test_time_axis_for_a_timed_history(browser, artifacts, tmp_path):
     assert 0 < state["box"]["x"] < state["width"]
     assert red_pixels(png, state["box"]) > 20
     assert browser.errors() == []
+
+
+def _boxes_overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+
+
+def test_partition_kill_run_has_a_lane_per_worker_and_labels_that_never_overlap(browser, artifacts, tmp_path):
+    from fault_histories import partition_kill_run
+    history = partition_kill_run()
+    processes = {op.process for op in history.ops if op.is_client}
+    assert len(processes) > 15  # crashes retired processes: far more processes than the five workers
+    bad = next(c for c in history.calls() if c.f == "read" and c.call_pos > len(history.ops) // 2)
+    result = Result(False, "cas-register", 0, ops=len(history.calls()), failure=Failure(None, op_summary(bad), None))
+    page = write_timeline(tmp_path / "partition-kill.html", history, result)
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("window.histcheckTimeline.lanes()") == ["nemesis"] + [f"worker {w}" for w in range(5)]
+    seen: set[str] = set()
+    for zoom in (1.0, 0.5, 6.0, 4.0):  # labels are laid out again at every zoom: none overlaps at any, anywhere
+        browser.evaluate(f"window.histcheckTimeline.zoom({zoom})")
+        width = browser.evaluate("document.getElementById('spacer').getBoundingClientRect().width")
+        view = browser.evaluate("document.getElementById('scroller').clientWidth")
+        for left in range(0, int(width), max(1, int(view * 0.8))):
+            browser.evaluate(f"document.getElementById('scroller').scrollLeft = {left}")
+            browser.evaluate("window.histcheckTimeline.redraw()")
+            labels = browser.evaluate("window.histcheckTimeline.labels()")
+            seen.update(b["text"] for b in labels)
+            clashes = [(a["text"], b["text"]) for i, a in enumerate(labels) for b in labels[i + 1:]
+                       if _boxes_overlap(a, b)]
+            assert clashes == [], (zoom, left, clashes)
+    assert {'start-partition [["n1"] ["n2" "n3"]]', 'kill ["n2"]', 'kill ["n1"]'} <= seen, seen
+    browser.evaluate("document.getElementById('fit').click()")
+    browser.evaluate("window.histcheckTimeline.redraw()")
+    labels = browser.evaluate("window.histcheckTimeline.labels()")
+    texts = [b["text"] for b in labels]
+    assert len(texts) == 5, texts  # every window labelled once, on one screen
+    kill = next(b for b in labels if b["text"] == 'kill ["n2"]')
+    tip = browser.evaluate(f"""(() => {{
+        document.getElementById('cv').dispatchEvent(new MouseEvent('mousemove', {{clientX: {kill['x'] + 3},
+            clientY: {kill['y'] + 4}, bubbles: true}}));
+        const t = document.getElementById('tip'); return t.style.display + '|' + t.textContent; }})()""")
+    assert tip.startswith("block|nemesis: kill") and '"leader_before" "n2"' in tip, tip  # the whole value
+    lane = browser.evaluate("""(() => { const r = document.getElementById('cv').getBoundingClientRect();
+        const t = window.histcheckTimeline.box(0);
+        document.getElementById('cv').dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + 20,
+            clientY: t.y + 8, bubbles: true}));
+        return document.getElementById('tip').textContent; })()""")
+    assert re.match(r"worker \d held processes \d+, \d+", lane), lane  # every process the worker held
+    assert not any("{'" in t or "':" in t for t in texts)  # EDN, not Python dict syntax
+    browser.screenshot(artifacts / "partition-kill-fit.png")
+    state, png = jump_and_look(browser, page, artifacts / "partition-kill-timeline.png")
+    assert state["jumped"] == str(bad.complete.index)
+    assert state["left"] > state["before"]
+    assert 0 < state["box"]["x"] < state["width"]
+    assert red_pixels(png, state["box"]) > 20
+    assert browser.errors() == []

@@ -541,7 +541,7 @@ def test_values_and_initial_values_a_model_cannot_use_are_input_errors() -> None
 def test_compositional_failure_names_its_key_and_says_when_it_could_not_be_located() -> None:
     """Found in review: narrowed failures lacked the key in their operations, and a failure whose keys' own
     searches ran out of budget came back with no location and no word of why."""
-    from histcheck.checker.compose import narrow_failure
+    from histcheck.checker.failure import narrow_failure
     from histcheck.checker.encode import make_partition
     from histcheck.checker.reference import SearchOutcome
     events = [("invoke", 0, "get", None, "a"), ("ok", 0, "get", "x", "a"),

@@ -381,13 +381,20 @@ def test_files_empty_missing_and_not_utf8(tmp_path: Path, fmt: str) -> None:
 
 
 def test_deep_nesting_is_an_input_error_not_a_crash() -> None:
-    deep = "[" * 50_000 + "]" * 50_000
-    assert formats.loads("{:type :ok, :process 0, :f :r, :value " + deep + "}\n", "edn").ops[0].line == 1
-    assert "deeply nested" in error_of(formats.loads, deep + "\n", "edn").message
-    for fmt, text in (("jsonl", '{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}\n"),
-                      ("json", '[{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}]")):
-        err = error_of(formats.loads, text, fmt)
-        assert err.line == 1 and "nested too deeply" in err.message
+    """Values nested past MAX_DEPTH are refused by every reader with the line (the checker walks values
+    recursively, so reading them would only move the crash); values just under the cap read."""
+    from histcheck.formats.lines import MAX_DEPTH
+    ok = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    assert formats.loads("{:type :ok, :process 0, :f :r, :value " + ok + "}\n", "edn").ops[0].line == 1
+    assert formats.loads('{"type": "ok", "process": 0, "f": "r", "value": ' + ok + "}\n", "jsonl").ops
+    for depth in (MAX_DEPTH + 1, 50_000):
+        deep = "[" * depth + "]" * depth
+        bare = [("edn", deep + "\n")] if depth > MAX_DEPTH + 1 else []  # one less: the outer [ is the history's
+        for fmt, text in bare + [("edn", "{:type :ok, :process 0, :f :r, :value " + deep + "}\n"),
+                          ("jsonl", '{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}\n"),
+                          ("json", '[{"type": "ok", "process": 0, "f": "r", "value": ' + deep + "}]")]:
+            err = error_of(formats.loads, "\n" + text, fmt)
+            assert err.line == 2 and f"nested more than {MAX_DEPTH} deep" in err.message, (fmt, err)
 
 
 def test_crlf_line_ends_and_byte_order_mark(tmp_path: Path) -> None:
@@ -580,3 +587,12 @@ def test_damaged_json_and_logs_fail_cleanly(ops: list[Op], kind: str, edits) -> 
             formats.loads(text, fmt)
         except InputError as exc:
             assert exc.line is None or exc.line >= 1
+
+
+def test_a_value_that_is_only_discarded_is_an_input_error() -> None:
+    """``#_[0 3]`` as a log op's whole value, or as --init: an InputError with the line, not an IndexError."""
+    from histcheck.formats.edn import parse_value
+    err = error_of(formats.loads, "INFO  jepsen.util - 1\t:invoke\t:cas\t#_[0 3]\n", "jepsen-log")
+    assert err.line == 1 and "discarded" in err.message
+    with pytest.raises(InputError, match="discarded"):
+        parse_value("#_ 1")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import nemesis
+from histcheck import nemesis
 from histcheck.run import net, procs
 
 from nemesis_helpers import assert_nothing_left, history, nemesis_steps, run

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from histcheck.run.runner import RunOptions
-from nemesis.scenarios import SCENARIOS, run_scenario
+from histcheck.nemesis.scenarios import SCENARIOS, run_scenario
 
 from nemesis_helpers import assert_nothing_left
 

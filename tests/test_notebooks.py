@@ -21,13 +21,15 @@ CORPUS = Path(os.environ.get("HISTCHECK_CORPUS", ROOT.parent / "shared" / "corpu
 
 @pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason=f"corpus not found at {CORPUS}")
 @pytest.mark.parametrize("name", ["explore-anomaly.ipynb", "compare-runs.ipynb"])
-def test_notebook_runs_top_to_bottom(name, monkeypatch):
+def test_notebook_runs_top_to_bottom(name, monkeypatch, tmp_path):
     monkeypatch.setenv("HISTCHECK_CORPUS", str(CORPUS.resolve()))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's scratch files land here, where the test can see them
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
+    assert list(tmp_path.glob("histcheck-figures-*")) == [], "the notebook left its scratch figures behind"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.get("execution_count") for c in code)
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -3,15 +3,25 @@ from __future__ import annotations
 
 import os
 
+from histcheck.checkers import check
 from histcheck.history import history_from_dicts
 from histcheck.run.generator import Generator
 from histcheck.run.net import cut_pairs
 from histcheck.run.store import Journal, Store
-from workloads.append import check_append
-from workloads.bank import check_bank
-from workloads.counter import check_counter
-from workloads.register import Register
-from workloads.set import check_set
+from histcheck.workloads.append import check_append
+from histcheck.workloads.register import Register
+
+
+def check_set(history):
+    return check(history, "set")
+
+
+def check_counter(history):
+    return check(history, "counter")
+
+
+def check_bank(history, accounts: int, total: int):
+    return check(history, "bank", accounts=list(range(accounts)), total=total)
 
 
 def h(*ops: tuple) -> object:

@@ -1,25 +1,21 @@
-"""The plumbing a nemesis plugs into, exercised by a real (small) nemesis against real etcd.
+"""The plumbing a nemesis plugs into, exercised by a small nemesis against the in-memory DB (no program needed).
 
-``IsolateOne`` cuts n1 off from the other nodes and the clients for a second, through the same
-``db.network.partition``/``heal`` hooks the nemesis issue builds on.  The run must record each step as Jepsen does
-(``:info`` ops of process ``:nemesis``), always run the final heal, stay valid with linearizable reads, and leave
-nothing behind.
+``IsolateOne`` cuts n1 off from the other nodes and the clients for a second, through the network's
+``partition``/``heal`` hooks.  The run must record each step as Jepsen does (``:info`` ops of process
+``:nemesis``), always run the final heal, stay valid (the store is linearizable), and leave nothing behind.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import pytest
 
 from histcheck.run import net
-from histcheck.run.nemesis import Nemesis
+from histcheck.nemesis.base import Nemesis
 from histcheck.run.runner import RunOptions, Runner
 
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd not installed")]
 
 
 class IsolateOne(Nemesis):
@@ -50,10 +46,9 @@ class IsolateOne(Nemesis):
         return "n1 isolated" if self.cut else ""
 
 
-@pytest.mark.parametrize("mode", ["proxy"] + (["netns"] if net.is_root() else []))
-def test_nemesis_steps_are_recorded_healed_and_cleaned(mode: str, tmp_path: Path) -> None:
-    options = RunOptions(workload="register", time_limit=4, rate=0, store=str(tmp_path), network=mode,
-                         op_timeout=1.0, recover=0.5, seed=3, report=False)
+def test_nemesis_steps_are_recorded_healed_and_cleaned(tmp_path: Path) -> None:
+    options = RunOptions(db="memory", workload="register", time_limit=4, rate=200, store=str(tmp_path),
+                         op_timeout=0.3, recover=0.2, seed=3, report=False)
     outcome = Runner(options, nemesis=IsolateOne()).run()
     assert outcome.result is not None and outcome.result.valid is True, outcome.result.to_dict()
     ops = [json.loads(line) for line in (Path(outcome.path) / "history.jsonl").read_text().splitlines()]
@@ -66,6 +61,5 @@ def test_nemesis_steps_are_recorded_healed_and_cleaned(mode: str, tmp_path: Path
     assert clients_of_n1, "worker 0 (on n1) should have seen the partition"
     test = json.loads((Path(outcome.path) / "test.json").read_text())
     assert test["nemesis"]["nemesis"] == "isolate-n1"
+    assert test["db"]["db"] == "memory" and test["node_exits"] == []
     assert not net.own_processes(os.getpid())
-    if mode == "netns":
-        assert not net.leftovers(os.getpid())

@@ -1,6 +1,6 @@
 """Every workload, and Redis Sentinel, through ``histcheck run`` against real clusters (short runs, no faults).
 
-(The unprivileged proxy topology runs a whole test in tests/test_run_nemesis_plumbing.py.)"""
+(The unprivileged proxy topology runs whole tests in tests/test_nemesis_faults.py.)"""
 from __future__ import annotations
 
 import json

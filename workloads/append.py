@@ -24,6 +24,7 @@ TRIES = 8
 
 class Append(Workload):
     name = "append"
+    checker_name = "append"
     checker = "list-append (per key: reads are prefixes of one order, acknowledged appends never lost)"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -57,7 +58,17 @@ class Append(Workload):
     def final_ops(self) -> list[tuple[str, Any]]:
         return [("read", (k, None)) for k in range(self.keys)]
 
-    def check(self, history: History) -> Result:
+
+
+class AppendChecker:
+    """The append workload's checker, registered as ``append`` so that ``histcheck analyze`` re-judges its runs."""
+
+    name = "append"
+    needs_process = True
+
+    def check(self, history: History, **options: Any) -> Result:
+        from histcheck.checkers.base import take_options
+        take_options(self.name, options, ())
         return check_append(history)
 
 
@@ -96,4 +107,4 @@ def check_append(history: History) -> Result:
             errors.append(f"read of key {k} at index {index} misses acknowledged appends {missing[:10]}")
     notes = [f"{len(reads)} reads and {len(acked)} acknowledged appends checked"] + errors[:20]
     ops = sum(1 for op in history if op.is_client and op.type == "invoke")
-    return Result(not errors, "list-append", ops=ops, analyzer="list-append", notes=notes)
+    return Result(not errors, "append", ops=ops, analyzer="append", checker="append", notes=notes)

@@ -3,8 +3,11 @@
 A workload is written against the small key-value interface of ``histcheck.run.clients`` (``read``, ``write``,
 ``cas``, ``read_prefix``, ``read_many``, ``multi_cas``), so every DB that supplies a client runs every workload.
 ``invoke`` returns the completion ``(type, value)``; a client error it lets through is turned by the runner into
-``:info`` (writes) or ``:fail`` (the workload's ``reads``).  ``check`` turns the recorded history into a ``Result``,
-either through ``histcheck.check`` with the workload's ``model`` or with its own checker.
+``:fail`` when definite and ``:info`` when not (``:fail`` for the workload's ``reads``): docs/semantics.md.  ``check``
+turns the recorded history into a ``Result``
+with the registered checker ``checker_name`` (``linearizable`` against ``model``, ``set``, ``bank``, ...) and the
+options ``checker_options`` gives it, so that ``histcheck analyze --checker NAME`` re-judges a stored run the same
+way.
 """
 from __future__ import annotations
 
@@ -18,13 +21,16 @@ Completion = tuple[str, Any]
 
 
 class Workload:
-    """Base class; subclasses set ``name``, ``model`` or ``checker`` and fill in the three verbs."""
+    """Base class; subclasses set ``name``, ``checker_name`` (and ``model`` for linearizability), a ``checker``
+    description, and fill in the three verbs."""
 
     name = "workload"
     model: str | None = None
+    checker_name = "linearizable"
     checker = ""
     reads: frozenset[str] = frozenset({"read"})
     prefix = "hc"
+    takes_mix = False  # whether ``--mix read=2,write=1,cas=1`` weights its operations (options["mix"])
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -42,12 +48,19 @@ class Workload:
         """Operations run once after the main phase and recovery (final reads)."""
         return []
 
+    def checker_options(self) -> dict[str, Any]:
+        """What the checker is told beyond the history (the model and a nil initial value, a bank's total)."""
+        return {"model": self.model, "init": None} if self.checker_name == "linearizable" else {}
+
     def check(self, history: History) -> Result:
-        import histcheck
-        return histcheck.check(history, model=self.model, init=None)
+        from histcheck.checkers import check
+        return check(history, self.checker_name, **self.checker_options())
 
     def describe(self) -> dict[str, Any]:
-        return {"workload": self.name, "model": self.model, "checker": self.checker or self.model}
+        return {"workload": self.name, "model": self.model, "checker": self.checker or self.model,
+                "checker-name": self.checker_name, "checker-options": {k: v for k, v in
+                                                                       self.checker_options().items()
+                                                                       if k != "init"}}
 
 
 def mix(rng: random.Random, weights: dict[str, float]) -> str:

@@ -2,15 +2,13 @@
 
 ``add`` is a read followed by a compare-and-set, retried a bounded number of times (``:fail`` when every try lost
 the race).  A read is valid if it lies between the sum of the adds acknowledged before it was invoked and the sum
-of every add that may have happened (acknowledged or crashed) before it completed.
+of every add that may have happened (acknowledged or crashed) before it completed: Jepsen's counter checker,
+``histcheck.checkers.counter``.
 """
 from __future__ import annotations
 
 import random
 from typing import Any
-
-from histcheck.checker.result import Result
-from histcheck.history import History
 
 from .base import Completion, Workload
 
@@ -19,6 +17,7 @@ TRIES = 8
 
 class Counter(Workload):
     name = "counter"
+    checker_name = "counter"
     checker = "counter (Jepsen's checker/counter: reads within [acknowledged, attempted])"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -42,29 +41,4 @@ class Counter(Workload):
     def final_ops(self) -> list[tuple[str, Any]]:
         return [("read", None)]
 
-    def check(self, history: History) -> Result:
-        return check_counter(history)
 
-
-def check_counter(history: History) -> Result:
-    lower = upper = 0
-    pending: dict[Any, Any] = {}
-    errors: list[str] = []
-    reads = 0
-    client_ops = [op for op in history if op.is_client]
-    for op in client_ops:
-        if op.f == "add" and op.type == "invoke":
-            upper += op.value
-        elif op.f == "add" and op.type == "ok":
-            lower += op.value
-        elif op.f == "add" and op.type == "fail":
-            upper -= op.value
-        elif op.f == "read" and op.type == "invoke":
-            pending[op.process] = lower
-        elif op.f == "read" and op.type == "ok":
-            reads += 1
-            low = pending.pop(op.process, 0)
-            if not low <= op.value <= upper:
-                errors.append(f"read {op.value} at index {op.index} outside [{low}, {upper}]")
-    notes = [f"{reads} reads checked; acknowledged total {lower}, possible total {upper}"] + errors[:20]
-    return Result(not errors, "counter", ops=len(client_ops) // 2, analyzer="counter", notes=notes)

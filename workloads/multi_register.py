@@ -14,6 +14,7 @@ from .register import DEFAULT_MIX, register_invoke, register_op
 
 class MultiRegister(Workload):
     name = "multi-register"
+    takes_mix = True
     model = "cas-register"
     checker = "cas-register per independent key"
 

@@ -39,6 +39,7 @@ def register_invoke(client: Any, key: str, f: str, value: Any) -> Completion:
 
 class Register(Workload):
     name = "register"
+    takes_mix = True
     model = "cas-register"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:

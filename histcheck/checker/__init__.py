@@ -7,14 +7,17 @@ first within the shared time budget.  The verdict is invalid if any key is inval
 (with the cause), valid otherwise.  For the first key that fails, ``failure.build_failure`` turns the search's
 findings into the report described in ``result.py``.
 
-Two engines run the same search: ``kernel`` (numba, the default) and ``reference`` (plain Python, the
-specification the kernel is tested against).
+Two engines run the same search: ``kernel`` (numba) and ``reference`` (plain Python, the specification the kernel
+is tested against).  The default, ``auto``, picks one per key: the reference on small keys for as long as it has
+spent less than starting the kernel costs (it decides a small history before numba would have finished
+importing, so a small history never loads numpy or numba), the kernel for everything else (see ``_auto``).
 """
 from __future__ import annotations
 
 import gc
 import os
 import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -23,7 +26,7 @@ from ..errors import InputError
 from ..history import NO_KEY, History
 from ..models import Model, get as get_model
 from .encode import Partition, make_partition
-from .failure import build_failure
+from .failure import build_failure, narrow_failure
 from .reference import SearchOutcome, is_compositional, search_reference
 from .result import UNKNOWN, KeyResult, Result
 
@@ -35,7 +38,7 @@ __all__ = ["check", "DEFAULT", "Result"]
 
 def check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
           time_limit: float | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-          nil_read: str = "auto", partition: bool = True, engine: str = "kernel",
+          nil_read: str = "auto", partition: bool = True, engine: str = "auto",
           workers: int | None = None) -> Result:
     """Decide whether ``history`` is linearizable for ``model`` starting from ``init``.
 
@@ -44,7 +47,7 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     checks all keys as one object.  The result is unknown, with its cause, when ``time_limit`` (seconds) or
     ``memory_limit`` (bytes, for the search's memo and tables, shared by the workers) is reached, or on Ctrl-C.
     ``workers`` threads search keys in parallel (the kernel releases the GIL); default: one per core when there
-    are many keys.
+    are many keys.  ``engine`` is ``auto`` (by size, see ``_auto``), ``kernel`` or ``reference``.
     """
     with _paused_gc():
         return _check(history, model, init, time_limit=time_limit, memory_limit=memory_limit,
@@ -105,7 +108,7 @@ def _check(history: History, model: str | Model = "cas-register", init: Any = DE
         cause = "interrupted"
     outcomes = [(part, _narrowed(part, outcome, search, m, init_state, deadline, memory_limit, cancel), seconds)
                 for part, outcome, seconds in outcomes]
-    return _assemble(m, init_value, calls, parts, outcomes, cause, engine, started, style)
+    return _assemble(m, init_value, calls, parts, outcomes, cause, _analyzer(engine, outcomes), started, style)
 
 
 PARALLEL_FROM_KEYS = 8
@@ -141,10 +144,9 @@ def _partitions(history: History, calls, style: str | None, m: Model) -> list[Pa
 
 def _narrowed(part: Partition, outcome: SearchOutcome, search, m: Model, init_state, deadline, memory_limit,
               cancel) -> SearchOutcome:
-    """A compositional search's failure, located by its footprints' own searches (``compose.narrow_failure``)."""
+    """A compositional search's failure, located by its footprints' own searches (``failure.narrow_failure``)."""
     if outcome.valid is not False or outcome.blame < 0 or cancel.is_set():
         return outcome
-    from .compose import narrow_failure     # imports numba: only when a compositional search failed
     return narrow_failure(part, outcome, search, m, init_state, deadline=deadline, memory_limit=memory_limit,
                           cancel=cancel)
 
@@ -175,7 +177,7 @@ def _run_parallel(parts, job, outcomes: list, workers: int, cancel: "Cancel") ->
             raise
 
 
-def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, started: float,
+def _assemble(m: Model, init_value, calls, parts, outcomes, cause, analyzer: str, started: float,
               style: str | None) -> Result:
     """One verdict from the keys': invalid if any key is, unknown (with a cause) if any gave up, else valid."""
     results = [_key_result(part, outcome, seconds) for part, outcome, seconds in outcomes]
@@ -201,25 +203,78 @@ def _assemble(m: Model, init_value, calls, parts, outcomes, cause, engine: str, 
                             else "the failing operation is unknown"))
     return Result(valid=valid, model=m.name, init=init_value, ops=len(calls),
                   cause=cause if valid == UNKNOWN else None, failure=failure, keys=results,
-                  analyzer=f"wgl-{engine}", seconds=time.monotonic() - started, notes=notes)
+                  analyzer=analyzer, seconds=time.monotonic() - started, notes=notes)
+
+
+ENGINES = ("auto", "kernel", "reference")
+
+# ``auto`` rents before it buys (the ski-rental rule): starting the kernel costs about KERNEL_START seconds once per
+# process (importing numpy and numba, loading the compiled kernels from numba's cache; measured on a quiet 2-core
+# machine by benchmarks/startup.py), after which the kernel is the faster engine on all but the tiniest keys.  So
+# until the kernel has started, a key of at most REFERENCE_CALLS calls goes to the reference, which may spend up to
+# KERNEL_START seconds in all in this process; a key it has not decided within what is left (a small history with
+# much concurrency, or one its Python memo cannot hold) goes to the kernel, and so does every key after that.  The
+# process then never pays more than about twice what the better choice in hindsight would have cost, and a small
+# history never loads numpy or numba.  The verdict and the failing operation are the same either way.  Bigger keys
+# go straight to the kernel: past a thousand calls the reference seldom beats the kernel's start (Porcupine's kv
+# c50 as one object, 1,712 and 2,024 calls: undecided after 5 s on the reference, 0.14-0.32 s on the kernel).
+REFERENCE_CALLS = 1000
+KERNEL_START = 0.3
+
+_reference_spent = 0.0
+_kernel_started = False
+_lock = threading.Lock()
 
 
 def _engine(name: str):
+    if name == "auto":
+        return _auto
     if name == "reference":
         def run(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
             return search_reference(part, m, init_state, deadline=deadline, cancel=cancel,
                                     memory_limit=memory_limit)
         return run
     if name == "kernel":
-        from .compose import search_split_kernel
-        from .search import search_kernel
+        return _kernel()
+    raise InputError(f"unknown engine {name!r}", expected="one of " + ", ".join(ENGINES))
 
-        def run_kernel(part, m, init_state, **options) -> SearchOutcome:
-            if is_compositional(part):
-                return search_split_kernel(part, m, init_state, **options)
-            return search_kernel(part, m, init_state, **options)
-        return run_kernel
-    raise InputError(f"unknown engine {name!r}", expected="kernel or reference")
+
+def _kernel():
+    """The kernel engine; importing it imports numpy and numba."""
+    from .compose import search_split_kernel
+    from .search import search_kernel
+
+    def run_kernel(part, m, init_state, **options) -> SearchOutcome:
+        global _kernel_started
+        _kernel_started = True
+        if is_compositional(part):
+            return search_split_kernel(part, m, init_state, **options)
+        return search_kernel(part, m, init_state, **options)
+    return run_kernel
+
+
+def _auto(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
+    """The reference while renting is cheaper than starting the kernel (see KERNEL_START); the kernel otherwise."""
+    global _reference_spent
+    rent = KERNEL_START - _reference_spent
+    if not _kernel_started and rent > 0 and len(part.calls) <= REFERENCE_CALLS:
+        started = time.monotonic()
+        until = started + rent if deadline is None else min(started + rent, deadline)
+        outcome = search_reference(part, m, init_state, deadline=until, cancel=cancel, memory_limit=memory_limit)
+        with _lock:
+            _reference_spent += time.monotonic() - started
+        if outcome.valid is not None or outcome.cause == "interrupted" or \
+                (deadline is not None and time.monotonic() > deadline):
+            return outcome
+    return _kernel()(part, m, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
+
+
+def _analyzer(engine: str, outcomes) -> str:
+    """``wgl-kernel`` or ``wgl-reference``; under ``auto``, the engines the keys were decided by."""
+    if engine != "auto":
+        return f"wgl-{engine}"
+    used = sorted({o.engine.split("-")[0] for _, o, _ in outcomes}) or ["reference"]
+    return "wgl-" + "+".join(used)
 
 
 def _key_result(part, outcome: SearchOutcome, seconds: float) -> KeyResult:

@@ -14,13 +14,14 @@ footprint.  Its memo of dead ends is the main kernel's ``search.Memo``.
 
 The search answers valid or invalid for the history as a whole.  A failure report is about one place where the
 history stops being linearizable; by locality that place is where one footprint's calls stop being linearizable,
-so ``narrow_failure`` searches each footprint's calls on their own and reports the earliest such place, with the
-configurations stuck there, in the footprint's own terms.
+so ``failure.narrow_failure`` (plain Python: the reference's failures are narrowed without numba) searches each
+footprint's calls on their own and reports the earliest such place, with the configurations stuck there, in the
+footprint's own terms.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Hashable, Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
@@ -158,50 +159,3 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
         return SearchOutcome(None, answer, explored=explored, states=states, engine="kernel-split")
     return SearchOutcome(answer == K.VALID, explored=explored, states=states, engine="kernel-split",
                          blame=int(regs[K.R_BLAME]) if answer == K.INVALID else -1)
-
-
-def footprint_partitions(part: Partition) -> list[Partition]:
-    """The partition's calls footprint by footprint, each as a partition of its own (keyed by the footprint, in
-    the order footprints first appear, which is the numbering the searches use)."""
-    groups: dict[Hashable, list[int]] = {}
-    for i, f in enumerate(part.footprints or []):
-        groups.setdefault(f, []).append(i)
-    out = []
-    for f, members in groups.items():
-        calls = [part.calls[i] for i in members]
-        for call in calls:      # this check's own Call objects: name their key in the report, as a split check does
-            call.key = f
-        blind = [part.blind[i] for i in members] if part.blind is not None else None
-        pure = [part.pure[i] for i in members] if part.pure is not None else None
-        out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind, pure))
-    return out
-
-
-def narrow_failure(part: Partition, outcome: SearchOutcome, search: Callable[..., SearchOutcome], model: Model,
-                   init_state: Hashable, *, deadline: float | None = None, memory_limit: int | None = None,
-                   cancel=None) -> SearchOutcome:
-    """Give an invalid compositional outcome a failure point: the earliest completion at which some footprint's
-    calls stop being linearizable (the whole history's prefixes are linearizable exactly as long as every
-    footprint's are), with that footprint's stuck configurations and longest linearization.
-
-    The footprint the search blamed goes first, so that a budget spent on the others still leaves a location.
-    The verdict stays the one the whole search gave; when some footprint's own search gave up, the outcome's
-    ``cause`` says so (the location may then not be the earliest, or missing)."""
-    subs = footprint_partitions(part)
-    if 0 <= outcome.blame < len(subs):
-        subs.insert(0, subs.pop(outcome.blame))
-    best: SearchOutcome | None = None
-    gave_up: str | None = None
-    for sub in subs:
-        found = search(sub, model, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
-        if found.valid is None:
-            gave_up = gave_up or found.cause
-        elif found.valid is False and (best is None or found.fail_pos < best.fail_pos):
-            best = dataclasses.replace(found, part=sub)
-    if best is None and gave_up is None:
-        raise AssertionError("the compositional search found the history invalid, but every footprint's own "
-                             "search found its calls linearizable")
-    if best is None:
-        return dataclasses.replace(outcome, cause=gave_up)
-    return dataclasses.replace(best, valid=False, explored=outcome.explored, states=outcome.states,
-                               engine=outcome.engine, blame=outcome.blame, cause=gave_up)

@@ -12,16 +12,22 @@ histcheck turns one key's calls into:
   yet).  States are interned as they are discovered.  Small state spaces are tabulated up front (the way Knossos
   memoises a model); large ones (a string register under appends) are filled lazily, row by row, when the search
   first reaches a state, so nothing has to be enumerated that the search never visits.
+
+The kernel's entries and table are numpy arrays (``make_entries``, ``StateTable``); the reference search takes the
+same entries in the standard library's ``array`` (``plain_entries``).  numpy is imported by the functions that
+use it, so a small history the reference decides never waits for numpy to load.
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 from ..history import Call
 from ..models.base import Inconsistent, Model, Sentinel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INCONSISTENT = -1
 ROW_AT_ONCE = 64
@@ -76,7 +82,8 @@ def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
 
 @dataclass
 class Entries:
-    """The doubly linked list the search walks, as arrays (entry ``e`` belongs to call ``ent_call[e]``)."""
+    """The doubly linked list the search walks, as arrays (entry ``e`` belongs to call ``ent_call[e]``): numpy
+    arrays from ``make_entries``, ``array.array`` from ``plain_entries``; both have ``tolist``."""
 
     ent_call: np.ndarray    # int32[E]
     ent_ret: np.ndarray     # uint8[E]: 1 for a return entry
@@ -96,6 +103,7 @@ class Entries:
 def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
     """Build the entry list: a call entry at each invocation, a return entry at each ok completion, in history
     order; ``kinds`` interns the inputs (and is filled in)."""
+    import numpy as np
     calls = part.calls
     n = len(calls)
     for op in dict.fromkeys(part.inputs):            # intern the distinct inputs, in order of first use
@@ -130,8 +138,46 @@ def make_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
                    blind, pure, _twins(kind, ok, n_ok))
 
 
+def plain_entries(part: Partition, kinds: dict[Hashable, int]) -> Entries:
+    """``make_entries`` in plain Python, for the reference search: the same entries in the same order, held in
+    ``array.array`` (building numpy arrays costs more than deciding a small history)."""
+    calls = part.calls
+    n = len(calls)
+    for op in dict.fromkeys(part.inputs):
+        kinds.setdefault(op, len(kinds))
+    kind = [kinds[op] for op in part.inputs]
+    ok = [c.status == "ok" for c in calls]
+    # make_entries' slots (invocation of call i at i, its return at n + i) in its stable order: by position,
+    # then by slot, with the missing returns left out
+    slots = sorted([(c.call_pos, i) for i, c in enumerate(calls)]
+                   + [(int(c.return_pos), n + i) for i, c in enumerate(calls) if ok[i]])
+    ent_call = [s - n if s >= n else s for _, s in slots]
+    ret_entry = [-1] * n
+    for e, (_, s) in enumerate(slots):
+        if s >= n:
+            ret_entry[s - n] = e
+    foot = [-1] * n
+    if part.footprints is not None:
+        names: dict[Hashable, int] = {}
+        foot = [-1 if f is None else names.setdefault(f, len(names)) for f in part.footprints]
+        if len(names) <= 1:
+            foot = [-1] * n
+    blind = [0] * n if part.blind is None else [1 if b else 0 for b in part.blind]
+    pure = [0] * n if part.pure is None else [1 if p else 0 for p in part.pure]
+    twin = [-1] * n
+    last: dict[int, int] = {}
+    for c in range(n):
+        if not ok[c]:
+            twin[c] = last.get(kind[c], -1)
+            last[kind[c]] = c
+    return Entries(array("i", ent_call), array("B", [1 if s >= n else 0 for _, s in slots]),
+                   array("q", [p for p, _ in slots]), array("i", ret_entry), array("B", ok), array("i", kind),
+                   sum(ok), array("i", foot), array("B", blind), array("B", pure), array("i", twin))
+
+
 def _twins(kind: np.ndarray, ok: np.ndarray, n_ok: int) -> np.ndarray:
     """Each crashed call's previous crashed call with the same kind (calls are in invocation order)."""
+    import numpy as np
     twin = np.full(len(kind), -1, np.int32)
     if n_ok == len(kind):
         return twin
@@ -179,6 +225,7 @@ class StateTable:
         self.states: list[Hashable] = []
         self.ids: dict[Hashable, int] = {}
         self.done: set[int] = set()
+        import numpy as np
         self.table = np.empty((64, max(1, len(self.inputs))), np.int32)
         self.table.fill(NOT_COMPUTED)                  # (np.full costs three times as much on small tables)
         self.steps = 0
@@ -265,6 +312,7 @@ class StateTable:
             cap *= 2
         if self.memory_limit is not None and (cap + self.table.shape[0]) * self.table.shape[1] * 4 > self.memory_limit:
             raise TableTooLarge(cap)
+        import numpy as np
         grown = np.full((cap, self.table.shape[1]), NOT_COMPUTED, np.int32)
         grown[: self.table.shape[0]] = self.table
         self.table = grown

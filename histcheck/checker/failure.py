@@ -5,10 +5,14 @@ configurations were stuck there.  This module names the operations involved with
 the candidate states with the calls still pending in each, and walks a few short orders of those pending calls to
 show, for each candidate, a *final path*: the steps that were possible and the one that was not, ending in the
 model's reason ("can't read 0 from register 2").
+
+A compositional search (one object, many footprints) knows only that the history fails and which footprint it
+blamed; ``narrow_failure`` locates the failure by searching each footprint's calls on their own.
 """
 from __future__ import annotations
 
-from typing import Hashable
+import dataclasses
+from typing import Callable, Hashable
 
 from ..history import Call
 from ..models.base import Inconsistent, Model
@@ -138,3 +142,52 @@ def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: 
             if len(paths) >= MAX_PATHS:
                 return paths[:MAX_PATHS]
     return paths[:MAX_PATHS]
+
+
+# -- locating a compositional failure ------------------------------------------------------------------------
+
+def footprint_partitions(part: Partition) -> list[Partition]:
+    """The partition's calls footprint by footprint, each as a partition of its own (keyed by the footprint, in
+    the order footprints first appear, which is the numbering the searches use)."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, f in enumerate(part.footprints or []):
+        groups.setdefault(f, []).append(i)
+    out = []
+    for f, members in groups.items():
+        calls = [part.calls[i] for i in members]
+        for call in calls:      # this check's own Call objects: name their key in the report, as a split check does
+            call.key = f
+        blind = [part.blind[i] for i in members] if part.blind is not None else None
+        pure = [part.pure[i] for i in members] if part.pure is not None else None
+        out.append(Partition(f, calls, [part.inputs[i] for i in members], calls, None, blind, pure))
+    return out
+
+
+def narrow_failure(part: Partition, outcome: SearchOutcome, search: Callable[..., SearchOutcome], model: Model,
+                   init_state: Hashable, *, deadline: float | None = None, memory_limit: int | None = None,
+                   cancel=None) -> SearchOutcome:
+    """Give an invalid compositional outcome a failure point: the earliest completion at which some footprint's
+    calls stop being linearizable (the whole history's prefixes are linearizable exactly as long as every
+    footprint's are), with that footprint's stuck configurations and longest linearization.
+
+    The footprint the search blamed goes first, so that a budget spent on the others still leaves a location.
+    The verdict stays the one the whole search gave; when some footprint's own search gave up, the outcome's
+    ``cause`` says so (the location may then not be the earliest, or missing)."""
+    subs = footprint_partitions(part)
+    if 0 <= outcome.blame < len(subs):
+        subs.insert(0, subs.pop(outcome.blame))
+    best: SearchOutcome | None = None
+    gave_up: str | None = None
+    for sub in subs:
+        found = search(sub, model, init_state, deadline=deadline, memory_limit=memory_limit, cancel=cancel)
+        if found.valid is None:
+            gave_up = gave_up or found.cause
+        elif found.valid is False and (best is None or found.fail_pos < best.fail_pos):
+            best = dataclasses.replace(found, part=sub)
+    if best is None and gave_up is None:
+        raise AssertionError("the compositional search found the history invalid, but every footprint's own "
+                             "search found its calls linearizable")
+    if best is None:
+        return dataclasses.replace(outcome, cause=gave_up)
+    return dataclasses.replace(best, valid=False, explored=outcome.explored, states=outcome.states,
+                               engine=outcome.engine, blame=outcome.blame, cause=gave_up)

@@ -67,7 +67,7 @@ from typing import Callable, Hashable
 
 from ..models.base import Inconsistent, Model
 from .cut import FIRST_AFTER, Cutter, reachable_states
-from .encode import Entries, Partition, make_entries
+from .encode import Entries, Partition, plain_entries
 
 
 CHECK_EVERY = 4096      # steps between looks at the clock, the memory cap, Ctrl-C and the windows (cut.py)
@@ -99,7 +99,7 @@ def search_reference(part: Partition, model: Model, init_state: Hashable, *, dea
     if is_compositional(part):
         return search_split_reference(part, model, init_state, deadline=deadline, cancel=cancel,
                                       memory_limit=memory_limit)
-    entries = make_entries(part, {})
+    entries = plain_entries(part, {})
     max_memo = None
     record = 150 + len(part.calls) // 8      # a Python memo entry costs about 150 bytes plus its bitset
     if memory_limit is not None:
@@ -341,7 +341,7 @@ def _bits_to_set(bits: int) -> frozenset:
 def search_split_reference(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                            cancel=None, memory_limit: int | None = None) -> SearchOutcome:
     """Decide a partition whose calls all have footprints (two or more) with the compositional search."""
-    ent = make_entries(part, {})
+    ent = plain_entries(part, {})
     max_memo = None
     if memory_limit is not None:
         max_memo = memory_limit // (150 + len(part.calls) // 8)

@@ -23,6 +23,8 @@ from typing import Any
 from ..values import Keyword, to_plain
 
 UNKNOWN = "unknown"
+# The causes the search itself gives; checkers may add their own (``no-final-read``, ...) with ``cause_message``
+# saying in a sentence what would decide the history.
 CAUSES = ("time", "memory", "interrupted")
 
 
@@ -78,6 +80,24 @@ class Failure:
 
 
 @dataclass
+class Anomaly:
+    """One finding, as data (Elle's lesson: the analyzer finds, the explainer speaks, apart).
+
+    * ``kind``: the anomaly's name as Jepsen and Elle spell it (``G2-item``, ``G1a``, ``lost``, ``unexpected``,
+      ``wrong-total``, ``linearizability``, ...); explanation and drawing are chosen by it;
+    * ``ops``: the operations involved, as ``op_summary`` dicts (their ``index`` is the file's);
+    * ``facts``: what the explanation is built from (the cycle's edges, the missing elements, the totals);
+      plain data, so that results.json can carry it and a person can check it against the file;
+    * ``key``: the independent key it concerns, when there is one.
+    """
+
+    kind: str
+    ops: list[dict] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    key: Any = None
+
+
+@dataclass
 class KeyResult:
     """The verdict for one independent key (P-compositionality: the history is valid iff every key is)."""
 
@@ -105,12 +125,24 @@ class Result:
     analyzer: str = "wgl"
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    checker: str = "linearizable"
+    anomalies: list[Anomaly] = field(default_factory=list)
+    not_models: list[str] = field(default_factory=list)       # Jepsen's :not: the weakest models ruled out
+    also_not: list[str] = field(default_factory=list)         # Jepsen's :also-not: every stronger one
+    cause_message: str | None = None                          # why unknown, in a sentence, for checkers' own causes
+    details: dict = field(default_factory=dict)               # checker-specific figures (set's :lost-count, ...)
 
     def __post_init__(self) -> None:
         if self.valid not in (True, False, UNKNOWN):
             raise ValueError(f"valid must be True, False or 'unknown', not {self.valid!r}")
-        if self.valid == UNKNOWN and self.cause not in CAUSES:
-            raise ValueError(f"an unknown result needs a cause in {CAUSES}, not {self.cause!r}")
+        if self.valid == UNKNOWN and not (self.cause in CAUSES or (self.cause and self.cause_message)):
+            raise ValueError(f"an unknown result needs a cause in {CAUSES}, or a cause of its own with a "
+                             f"cause_message, not {self.cause!r}")
+
+    @property
+    def anomaly_types(self) -> list[str]:
+        """The kinds of anomaly found, sorted and without repeats (Jepsen's :anomaly-types)."""
+        return sorted({a.kind for a in self.anomalies})
 
     @property
     def invalid_keys(self) -> list[Any]:
@@ -130,6 +162,17 @@ class Result:
         }
         if self.cause is not None:
             data["cause"] = self.cause
+        if self.cause_message is not None:
+            data["cause-message"] = self.cause_message
+        data["checker"] = self.checker
+        if self.anomalies:
+            data["anomaly-types"] = self.anomaly_types
+            data["anomalies"] = [dict(asdict(a), key=to_plain(a.key)) for a in self.anomalies]
+        if self.not_models:
+            data["not"] = list(self.not_models)
+            data["also-not"] = list(self.also_not)
+        if self.details:
+            data.update({k: to_plain(v) for k, v in self.details.items()})
         if self.failure is not None:
             f = asdict(self.failure)
             f["key"] = to_plain(self.failure.key)
@@ -155,6 +198,11 @@ class Result:
     def summary(self) -> str:
         verdict = {True: "valid", False: "INVALID", UNKNOWN: "unknown"}[self.valid]
         text = f"{verdict}: {self.ops} operations checked against {self.model}"
+        if self.valid is False and self.anomalies and self.checker != "linearizable":
+            counts: dict[str, int] = {}
+            for a in self.anomalies:
+                counts[a.kind] = counts.get(a.kind, 0) + 1
+            text += ": " + ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in sorted(counts.items()))
         if self.valid == UNKNOWN:
             text += f" (gave up: {self.cause})"
         return text

@@ -10,7 +10,7 @@ history, and every event keeps its original ``:index`` so the answer can be foun
 cheap steps run before ``ddmin`` proper: operations invoked after the failing operation completed cannot help
 explain it and are cut, and calls that failed (``:fail``, which never took effect) are dropped together.
 
-Each trial runs the real checker (``histcheck.check``, the compiled kernel), and results are cached by the set of
+Each trial runs the real checker (``histcheck.check``, with its default engine), and results are cached by the set of
 calls kept.  A trial the checker cannot decide (``unknown``) counts as "not rejected", so the answer is always a
 history the checker rejects.  The search stops at a time budget; ``Counterexample.minimal`` says whether it
 finished, in which case removing any one call makes the history linearizable (1-minimal).

@@ -1,10 +1,13 @@
 """Reading and writing histories in the formats Jepsen-style tools use.
 
-``load(path)`` is the front door: it detects the format (``detect``), streams the file through the matching
-reader and returns a ``History`` whose ``source`` and ``format`` say where it came from.  Readers live one per
-module -- ``edn`` (Jepsen and Knossos), ``json`` (arrays and JSON lines), ``jepsen_log`` (op lines of a Jepsen
-log), ``porcupine_kv`` (Porcupine's key-value files) -- and every one of them reports bad input as an
-``InputError`` with the file and line, never as a raw Python exception.
+``load(path)`` is the front door: it opens the input once (``lines.open_input``: a file, ``-``, a pipe or FIFO,
+gzip or not), detects the format from the content (``detect``), streams it through the matching reader and
+returns a ``History`` whose ``source``, ``format`` and ``meta["notes"]`` say where it came from and what was
+noticed on the way.  Readers live one per module -- ``edn`` (Jepsen and Knossos), ``json`` (arrays and JSON
+lines), ``jepsen_log`` (op lines of a Jepsen log, and ``history.txt``), ``porcupine_kv`` (Porcupine's key-value
+files) -- and every one of them reports bad input as an ``InputError`` with the file and line, never as a raw
+Python exception.  ``require_operations`` and ``check_order`` are what a checker asks before it trusts a
+history: that something was read, and that file order is real-time order.
 
 Writers produce Jepsen's own ``history.edn`` layout (one op map per line), JSON lines or a JSON array;
 ``format_op`` and ``format_op_json`` write a single op, which is how the runner journals a test as it runs.
@@ -18,24 +21,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, ReadingTimedOut
 from ..history import History, Op
-from .detect import FORMATS, detect, detect_lines
+from .detect import FORMATS, detect, detect_input, detect_lines, suffix_of
 from .edn import read_edn, write_edn
 from .ednwrite import format_op
-from .jepsen_log import read_jepsen_log
+from .jepsen_log import read_jepsen_log, read_jepsen_txt
 from .json import read_json, read_jsonl, write_json, write_jsonl
 from .jsonwrite import format_op_json
-from .lines import open_lines, text_lines, utf8_error
+from .lines import Input, LineSource, located, open_input, text_lines
+from .notes import ReadNotes
+from .order import check_order
 from .porcupine_kv import read_porcupine_kv
+from .require import require_operations
 
 __all__ = ["load", "loads", "detect", "write", "dumps", "format_op", "format_op_json", "FORMATS",
-           "WRITE_FORMATS"]
+           "WRITE_FORMATS", "require_operations", "check_order"]
 
 _LINE_READERS: dict[str, Callable[..., Iterator[Op]]] = {
     "edn": read_edn,
     "jsonl": read_jsonl,
     "jepsen-log": read_jepsen_log,
+    "jepsen-txt": read_jepsen_txt,
     "porcupine-kv": read_porcupine_kv,
 }
 _WRITERS: dict[str, Callable[[Iterable[Op], object], None]] = {
@@ -65,21 +72,53 @@ def _check_format(format: str, allowed: Iterable[str]) -> None:
         raise InputError(f"unknown history format {format!r}", expected="one of " + ", ".join(allowed))
 
 
-def load(path: str | Path, format: str = "auto") -> History:
-    """Read the history at ``path``; ``format`` is one of ``auto`` or ``FORMATS``."""
+def load(path: str | Path, format: str = "auto", *, deadline: float | None = None) -> History:
+    """Read the history at ``path`` (``-`` is standard input; gzip is read as what it holds); ``format`` is one
+    of ``auto`` or ``FORMATS``.  The input is read once, whatever it is.  Past ``deadline`` (a
+    ``time.monotonic()`` value) reading stops with ``ReadingTimedOut``.  What the readers noticed besides ops
+    (skipped lines, process ids read by a rule, :index out of order) is in ``history.meta["notes"]``."""
     _check_format(format, ("auto",) + FORMATS)
-    where = str(path)
-    if format == "auto":
-        format = detect(path)
+    suffix = suffix_of(path)
+    with open_input(path, deadline=deadline) as opened, _bulk():
+        if format == "auto":
+            format = detect_input(opened, suffix)
+        first = _first_content(opened)
+        notes = ReadNotes()
+        ops = _read(opened, format, notes, deadline)
+    return _finish(ops, opened.name, format, notes, first)
+
+
+_BLANK = " \t\r\n"  # what an empty input may hold; str.strip() would also drop control characters like \x1f
+
+
+def _first_content(opened: Input) -> tuple[int, str] | None:
+    """The first non-blank line and its number (read ahead and kept): what "no operations found" quotes."""
+    for lineno, line in enumerate(opened.head_lines(), 1):
+        if line.strip(_BLANK):
+            return lineno, line.strip()
+        if lineno > 10_000:
+            break
+    return None
+
+
+def _read(opened: Input, format: str, notes: ReadNotes, deadline: float | None) -> list[Op]:
+    if format == "json":
+        return list(read_json(opened.read_all(), opened.name, notes=notes, deadline=deadline))
+    source = LineSource(opened.lines(), opened.name, deadline=deadline)
     try:
-        with open_lines(path) as stream, _bulk():
-            if format == "json":
-                ops = list(read_json(stream.read(), where))
-            else:
-                ops = list(_LINE_READERS[format](stream, where))
-    except UnicodeDecodeError:
-        raise utf8_error(path) from None
-    return History(ops, source=where, format=format)
+        return list(_LINE_READERS[format](source, opened.name, notes=notes))
+    except UnicodeDecodeError as exc:
+        raise opened.decode_error(exc, source.lines_handed_out()) from None
+    except (InputError, ReadingTimedOut) as exc:   # from the raw stream, which knows no lines
+        raise located(exc, source.lines_handed_out() + 1) from None
+
+
+def _finish(ops: list[Op], source: str | None, format: str, notes: ReadNotes,
+            first: tuple[int, str] | None) -> History:
+    history = History(ops, source=source, format=format)
+    history.meta["notes"] = notes.messages()
+    history.meta["first_content"] = first
+    return history
 
 
 def loads(text: str, format: str = "auto", source: str | None = None) -> History:
@@ -87,12 +126,14 @@ def loads(text: str, format: str = "auto", source: str | None = None) -> History
     _check_format(format, ("auto",) + FORMATS)
     if format == "auto":
         format = detect_lines(text_lines(text), source, Path(source).suffix.lower() if source else "")
+    notes = ReadNotes()
     with _bulk():
         if format == "json":
-            ops = list(read_json(text, source))
+            ops = list(read_json(text, source, notes=notes))
         else:
-            ops = list(_LINE_READERS[format](text_lines(text), source))
-    return History(ops, source=source, format=format)
+            ops = list(_LINE_READERS[format](text_lines(text), source, notes=notes))
+    first = next(((n, line.strip()) for n, line in enumerate(text_lines(text), 1) if line.strip(_BLANK)), None)
+    return _finish(ops, source, format, notes, first)
 
 
 def write(history: History | Iterable[Op], path: str | Path, format: str = "edn") -> None:

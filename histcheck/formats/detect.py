@@ -8,33 +8,49 @@ non-blank, non-comment text:
 * ``{"`` on a line: JSON lines; ``[`` then ``{"`` (or ``[]`` in a ``.json`` file): a JSON array;
 * ``{:``, ``[{:``, ``(``, ``#``: EDN -- and Porcupine's kv flavour of it when the first ops all carry a
   ``:key``, have no ``:index`` and use get/put/append;
-* anything else: a log, if a ``jepsen.util`` op line turns up in the first few thousand lines.
+* a process, a tab and a type keyword (``3<TAB>:invoke<TAB>...``): Jepsen's ``history.txt``;
+* anything else: a log, if a ``jepsen.util`` op line turns up in the first few thousand lines, or if the first
+  line starts like a log line (a date and time, or a level such as ``INFO``): a Jepsen log may spend thousands
+  of lines setting up before its first op.
 
 The extension only breaks ties: an empty file, ``[]``, or a log with no op line yet.  A file that fits nothing
-is an ``InputError`` naming the line we gave up on, rather than a silently empty history.
+is an ``InputError`` naming the line we gave up on, rather than a silently empty history.  Detection reads from
+an ``Input``, which keeps the lines it reads for the reader: a pipe is read once.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from .jepsen_log import op_text
-from .lines import LineSource, open_lines, utf8_error
+from .jepsen_log import is_txt_line, op_text
+from .lines import Input, LineSource, open_input
 
-FORMATS = ("edn", "json", "jsonl", "jepsen-log", "porcupine-kv")
+FORMATS = ("edn", "json", "jsonl", "jepsen-log", "jepsen-txt", "porcupine-kv")
 SNIFF_LINES = 5000
 KV_SNIFF_LINES = 50
+_LOG_LINE = re.compile(r"(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d|(?:INFO|WARN|DEBUG|ERROR|TRACE)\b)")
 _BY_EXTENSION = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".edn": "edn", ".log": "jepsen-log"}
 
 
 def detect(path: str | Path) -> str:
-    """The format of the history file at ``path``: one of ``FORMATS``."""
-    try:
-        with open_lines(path) as stream:
-            return detect_lines(stream, str(path), Path(path).suffix.lower())
-    except UnicodeDecodeError:
-        raise utf8_error(path) from None
+    """The format of the history at ``path`` (gzip or not; ``-`` is standard input): one of ``FORMATS``."""
+    with open_input(path) as opened:
+        return detect_input(opened, suffix_of(path))
+
+
+def detect_input(opened: Input, suffix: str = "") -> str:
+    """The format of an opened input; the lines read to decide stay in ``opened.head`` for the reader."""
+    return detect_lines(opened.head_lines(), opened.name, suffix)
+
+
+def suffix_of(path: str | Path) -> str:
+    """The extension that breaks ties, under any ``.gz``."""
+    p = Path(str(path))
+    if p.suffix.lower() == ".gz":
+        p = p.with_suffix("")
+    return p.suffix.lower()
 
 
 def detect_lines(lines: Iterable[bytes | str], path: str | None = None, suffix: str = "") -> str:
@@ -50,14 +66,16 @@ def detect_lines(lines: Iterable[bytes | str], path: str | None = None, suffix: 
             first, first_line = stripped, source.lineno
             if first[0] in "{[(#":
                 return _structured(first, head, source, suffix)
+            if is_txt_line(line):
+                return "jepsen-txt"
         if "jepsen.util" in line and op_text(line) is not None:
             return "jepsen-log"
         if len(head) >= SNIFF_LINES:
             break
     if first is None:
         return _BY_EXTENSION.get(suffix, "edn")
-    if suffix in (".log", ".txt"):
-        return "jepsen-log"
+    if suffix in (".log", ".txt") or _LOG_LINE.match(first):
+        return "jepsen-log"   # a log whose op lines come later (a long setup), or never: the reader will say
     raise InputError(f"cannot tell what kind of history this is from {first[:40]!r}", path=path,
                      line=first_line, expected="EDN ({:type ...} or [{...}]), JSON ([{\"type\": ...}] or JSON "
                                                "lines) or a Jepsen log with jepsen.util op lines")

@@ -32,11 +32,13 @@ import itertools
 import re
 from typing import Any, Iterable, Iterator
 
-from ..errors import InputError
+from ..errors import HistoryError, InputError, ReadingTimedOut
 from ..history import Op, make_op
 from ..values import EdnList, Keyword, Symbol, Tagged
 from .ednwrite import edn, format_op
-from .lines import LineSource, text_lines
+from .lines import MAX_DEPTH, LineSource, text_lines
+from .notes import ReadNotes
+from .ops import op_without_process
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fast path: one flat op map per line, split with str methods (much cheaper per line than any regex).
@@ -49,6 +51,8 @@ _KEYWORD_NAME = re.compile(r"[\w*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#'/]*\Z")
 _RECORD_TAG = re.compile(r"#[A-Za-z][\w\-]*(?:\.[\w\-]+)+\Z")
 _SKIP_LINE = re.compile(r"[\s,]*(?:;.*)?\Z", re.S)
 _CACHE_LIMIT = 100_000
+MAX_DIGITS = 4300   # Python's own limit for int(text); longer integers are refused with a message
+_DEADLINE_EVERY = 4096  # parser steps between looks at the clock
 
 
 class _NotFast(Exception):
@@ -59,8 +63,8 @@ class _ValueCache(dict):
     """Parsed values by their text.  Values are immutable (tuples, keywords, numbers), so sharing is safe;
     long integers (``:index``, ``:time``) are unique and cheap to convert, so they are not kept."""
 
-    def __missing__(self, text: str) -> Any:
-        if text.isdigit() and text.isascii():
+    def __missing__(self, text: str, _max_digits: int = MAX_DIGITS) -> Any:
+        if text.isdigit() and text.isascii() and len(text) <= _max_digits:
             number = int(text)
             if len(text) <= 3:
                 self[text] = number
@@ -104,6 +108,8 @@ def _fast_vector(text: str) -> tuple:
     try:
         for token in _VECTOR_TOKENS.findall(text):
             if token == "[":
+                if len(stack) >= MAX_DEPTH:
+                    raise _NotFast(text)   # the parser reports it, with its line
                 stack.append(current)
                 current = []
             elif token == "]":
@@ -135,6 +141,8 @@ def _atom(text: str) -> Any:
         return Keyword(text[1:])
     if first.isdigit() or (first in "+-" and len(text) > 1 and text[1].isdigit()):
         if _INT.match(text):
+            if len(text) > MAX_DIGITS:
+                raise _NotFast(text)
             return int(text.rstrip("N"))
         if _FLOAT.match(text):
             return float(text.rstrip("M"))
@@ -341,8 +349,12 @@ class _Parser:
         after discards at top level."""
         stack: list[_Frame] = []
         pending: list = []
+        steps = 0
         while True:
             kind, text, line = token
+            steps += 1
+            if not steps % _DEADLINE_EVERY and self.source.past_deadline():
+                raise ReadingTimedOut(self.path, line)
             if not stack and not pending:
                 self.start_line = line  # where the value we return begins (after any discarded ones)
             value: Any = NOTHING
@@ -351,14 +363,18 @@ class _Parser:
             elif kind == "str":
                 value = self._string(text, line)
             elif kind == "open":
+                if len(stack) >= MAX_DEPTH:
+                    raise self.error(f"values nested more than {MAX_DEPTH} deep (opened at line {stack[0].line})",
+                                     line=line, expected=f"collections nested at most {MAX_DEPTH} levels")
                 stack.append(_Frame(text, line, pending))
                 pending = []
             elif kind == "close":
                 value, pending = self._close(stack, pending, text, line)
-            elif kind == "disc":
-                pending.append((_DISCARD, line))
-            elif kind == "tag":
-                pending.append((text[1:], line))
+            elif kind == "disc" or kind == "tag":
+                if len(pending) >= MAX_DEPTH:
+                    raise self.error(f"more than {MAX_DEPTH} #_ discards or tags in a row", line=line,
+                                     expected="a value after a few #_ or tags")
+                pending.append((_DISCARD, line) if kind == "disc" else (text[1:], line))
             elif kind == "char":
                 value = self._char(text)
             else:
@@ -375,6 +391,9 @@ class _Parser:
                     raise self._unclosed(stack)
                 if top and all(p[0] is _DISCARD for p in pending):
                     return NOTHING
+                if not pending:   # everything was discarded (#_ v) where one value was needed
+                    raise self.error("only a discarded value (#_) where a value should be", line=line,
+                                     expected="a value")
                 what, where = pending[-1]
                 raise self.error(f"the file ends after {'#_' if what is _DISCARD else '#' + what}", line=where,
                                  expected="a value after it")
@@ -435,7 +454,11 @@ class _Parser:
         try:
             return _atom(text)
         except _NotFast:
-            raise self.error(f"cannot read {text!r}", line=line,
+            if _INT.match(text):
+                raise self.error(f"an integer of {len(text):,} digits is too long to read", line=line,
+                                 expected=f"integers of at most {MAX_DIGITS:,} digits") from None
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise self.error(f"cannot read {shown!r}", line=line,
                              expected="a number, keyword, symbol, nil, true or false") from None
 
     def _string(self, text: str, line: int) -> str:
@@ -444,6 +467,9 @@ class _Parser:
             return body
         try:
             return _ESCAPE.sub(_unescape, body)
+        except ValueError:
+            raise self.error("a \\u escape in a string names half of a surrogate pair", line=line,
+                             expected="\\u escapes of whole characters (not D800-DFFF)") from None
         except KeyError as exc:
             char = exc.args[0]
             what = f"\\{char}" if char.isprintable() else f"a backslash before {char!r}"
@@ -456,7 +482,11 @@ class _Parser:
             return name
         if name in _CHARS:
             return _CHARS[name]
-        return chr(int(name[1:], 16))
+        code = int(name[1:], 16)
+        if 0xD800 <= code <= 0xDFFF:
+            raise self.error(f"the character {text} is half of a surrogate pair", line=self.lineno,
+                             expected="a whole character (not D800-DFFF)")
+        return chr(code)
 
     def _special(self, text: str, line: int) -> float:
         if text not in _SPECIALS:
@@ -467,7 +497,10 @@ class _Parser:
 def _unescape(match: re.Match) -> str:
     code = match.group(1)
     if len(code) == 5:
-        return chr(int(code[1:], 16))
+        number = int(code[1:], 16)
+        if 0xD800 <= number <= 0xDFFF:
+            raise ValueError("surrogate")  # cannot be written out as UTF-8 again
+        return chr(number)
     return _ESCAPES[code]
 
 
@@ -524,8 +557,10 @@ def _brief(value: Any) -> str:
 class _Reader:
     """Turns lines into ops: the fast path line by line, the parser for whatever it cannot take."""
 
-    def __init__(self, source: LineSource, path: str | None, fast: bool = True) -> None:
+    def __init__(self, source: LineSource, path: str | None, fast: bool = True,
+                 notes: ReadNotes | None = None) -> None:
         self.source = source
+        self.notes = notes if notes is not None else ReadNotes()
         self.path = path
         self.fast = fast
         self.parser = _Parser(source, path)
@@ -552,6 +587,7 @@ class _Reader:
         source = self.source
         fields_of = self._fields
         path = self.path
+        max_digits = MAX_DIGITS
         for lineno, line in source.numbered:
             s = line.strip(_BLANKS)
             if s[-1:] == "}":
@@ -561,12 +597,13 @@ class _Reader:
                     if rest[:6] == ":time ":
                         time_text, _, rest = rest[6:].partition(", ")
                         digits = index_text + time_text
-                        if digits.isdigit() and digits.isascii() and index_text and time_text:
+                        if (digits.isdigit() and digits.isascii() and index_text and time_text
+                                and len(digits) <= max_digits):
                             fields = fields_of(rest[:-1])
                             if fields is not None:
                                 fields["index"] = int(index_text)
                                 fields["time"] = int(time_text)
-                    elif index_text.isdigit() and index_text.isascii():
+                    elif index_text.isdigit() and index_text.isascii() and len(index_text) <= max_digits:
                         fields = fields_of(rest[:-1])
                         if fields is not None:
                             fields["index"] = int(index_text)
@@ -576,7 +613,10 @@ class _Reader:
                     else:
                         fields = fields_of(s[1:-1])
                 if fields is not None:
-                    op = make_op(fields, position=self.position, line=lineno, path=path)
+                    try:
+                        op = make_op(fields, position=self.position, line=lineno, path=path)
+                    except HistoryError:
+                        op = op_without_process(fields, self.position, lineno, path, self.notes)
                     self.position += 1
                     yield op
                     continue
@@ -636,7 +676,7 @@ class _Reader:
             else:
                 rest.append(entry)
         for text in (index, time):
-            if text is not None and not (text.isdigit() and text.isascii()):
+            if text is not None and not (text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS):
                 return None
         body = ", ".join(rest)
         shape = self.shapes.get(body) or self._shape(body, self.shapes, False)
@@ -714,7 +754,10 @@ class _Reader:
         return self._make(fields, lineno)
 
     def _make(self, fields: dict, lineno: int) -> Op:
-        op = make_op(fields, position=self.position, line=lineno, path=self.path)
+        try:
+            op = make_op(fields, position=self.position, line=lineno, path=self.path)
+        except HistoryError:
+            op = op_without_process(fields, self.position, lineno, self.path, self.notes)
         self.position += 1
         return op
 
@@ -740,13 +783,15 @@ class _Reader:
             yield self._make(_op_fields(value, parser, line), line)
 
 
-def read_edn(lines: Iterable[bytes | str], path: str | None = None, *, fast: bool = True) -> Iterator[Op]:
+def read_edn(lines: Iterable[bytes | str], path: str | None = None, *, fast: bool = True,
+             notes: ReadNotes | None = None) -> Iterator[Op]:
     """Ops from EDN lines (a stream of maps, or one vector of maps), lazily and in order.
 
     ``fast=False`` reads with the complete parser alone: slower, and exactly the same result (the tests check
-    that); useful to rule the fast paths out when something looks wrong.
+    that); useful to rule the fast paths out when something looks wrong.  Ops without ``:process`` are kept
+    (process None) and counted in ``notes``.
     """
-    return _Reader(LineSource(lines, path), path, fast).ops()
+    return _Reader(LineSource.of(lines, path), path, fast, notes).ops()
 
 
 def parse_value(text: str, path: str | None = None, line: int | None = None) -> Any:

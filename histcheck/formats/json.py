@@ -13,30 +13,43 @@ from __future__ import annotations
 
 import json as _json
 import re
+import time
 from typing import Any, Iterable, Iterator
 
-from ..errors import InputError
+from ..errors import HistoryError, InputError, ReadingTimedOut
 from ..history import Op, make_op
 from .jsonwrite import format_op_json
-from .lines import LineSource
+from .lines import MAX_DEPTH, LineSource
+from .notes import ReadNotes
+from .ops import op_without_process
 
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _decoder = _json.JSONDecoder()
 _NAMED = ("type", "f", "process")
 
 
-def _tuples(value: Any) -> Any:
-    """JSON arrays become tuples (EDN vectors), recursively; objects stay dicts."""
+class _TooDeep(Exception):
+    pass
+
+
+def _tuples(value: Any, depth: int = 1) -> Any:
+    """JSON arrays become tuples (EDN vectors), recursively; objects stay dicts.  Deeper than ``MAX_DEPTH``
+    is refused, as the EDN reader refuses it."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, list):
-        return tuple([_tuples(v) for v in value])
+        return tuple([_tuples(v, depth + 1) for v in value])
     if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
+        return {k: _tuples(v, depth + 1) for k, v in value.items()}
     return value
 
 
-def _fields(obj: Any, path: str | None, line: int, nested: bool = True) -> dict:
+def _fields(obj: Any, path: str | None, line: int, nested: bool = True, notes: ReadNotes | None = None) -> dict:
     """An op object's fields, ready for ``make_op``; ``nested`` is False when the text had no array and no
-    object inside the op, which spares a look at every value."""
+    object inside the op, which spares a look at every value.
+
+    A process written as a string is read by a rule: digits are the integer they spell (``"3"`` is process 3),
+    anything else names a process like ``:nemesis``; both are counted in ``notes``."""
     if not isinstance(obj, dict):
         raise InputError(f"found a JSON {type(obj).__name__} where an operation should be", path=path, line=line,
                          expected='an op object {"type": ..., "process": ..., "f": ..., "value": ...}')
@@ -46,8 +59,16 @@ def _fields(obj: Any, path: str | None, line: int, nested: bool = True) -> dict:
                 obj[key] = _tuples(value)
     for name in _NAMED:
         value = obj.get(name)
-        if value.__class__ is str and value[:1] == ":":
-            obj[name] = value[1:]
+        if value.__class__ is str:
+            if value[:1] == ":":
+                obj[name] = value = value[1:]
+            if name == "process":
+                if value.isdigit() and value.isascii() and len(value) < 20:
+                    obj[name] = int(value)
+                    if notes is not None:
+                        notes.add("digit-process", line)
+                elif value != "nemesis" and notes is not None:   # "nemesis" is how elle-cli spells :nemesis
+                    notes.add("named-process", line)
     return obj
 
 
@@ -57,13 +78,27 @@ def _decode_error(exc: _json.JSONDecodeError, path: str | None, line: int) -> In
 
 
 def _too_deep(path: str | None, line: int) -> InputError:
-    return InputError("a value is nested too deeply to read", path=path, line=line,
-                      expected="arrays and objects nested less than a few hundred levels")
+    return InputError(f"a value is nested more than {MAX_DEPTH} deep", path=path, line=line,
+                      expected=f"arrays and objects nested at most {MAX_DEPTH} levels")
 
 
-def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
+def _bad_number(exc: ValueError, path: str | None, line: int) -> InputError:
+    """json refuses integers of more than 4,300 digits with a plain ValueError."""
+    return InputError(f"cannot read a number: {exc}", path=path, line=line,
+                      expected="integers of at most 4,300 digits")
+
+
+def _op(fields: dict, position: int, line: int, path: str | None, notes: ReadNotes | None) -> Op:
+    try:
+        return make_op(fields, position=position, line=line, path=path)
+    except HistoryError:
+        return op_without_process(fields, position, line, path, notes)
+
+
+def read_jsonl(lines: Iterable[bytes | str], path: str | None = None,
+               notes: ReadNotes | None = None) -> Iterator[Op]:
     """Ops from JSON lines; blank lines are skipped."""
-    source = LineSource(lines, path)
+    source = LineSource.of(lines, path)
     loads = _json.loads
     position = 0
     for lineno, line in source.numbered:
@@ -71,16 +106,23 @@ def read_jsonl(lines: Iterable[bytes | str], path: str | None = None) -> Iterato
             continue
         try:
             obj = loads(line)
-            fields = _fields(obj, path, lineno, "[" in line or line.count("{") > 1)
+            fields = _fields(obj, path, lineno, "[" in line or line.count("{") > 1, notes)
         except _json.JSONDecodeError as exc:
             raise _decode_error(exc, path, lineno) from None
-        except RecursionError:
+        except (RecursionError, _TooDeep):
             raise _too_deep(path, lineno) from None
-        yield make_op(fields, position=position, line=lineno, path=path)
+        except ValueError as exc:
+            raise _bad_number(exc, path, lineno) from None
+        try:
+            op = make_op(fields, position=position, line=lineno, path=path)
+        except HistoryError:
+            op = op_without_process(fields, position, lineno, path, notes)
+        yield op
         position += 1
 
 
-def read_json(text: str, path: str | None = None) -> Iterator[Op]:
+def read_json(text: str, path: str | None = None, notes: ReadNotes | None = None,
+              deadline: float | None = None) -> Iterator[Op]:
     """Ops from one JSON array of op objects (an empty file is an empty history)."""
     pos = _WHITESPACE.match(text).end()
     if pos == len(text):
@@ -110,13 +152,17 @@ def read_json(text: str, path: str | None = None) -> Iterator[Op]:
                                  expected="an op object")
         try:
             obj, end = _decoder.raw_decode(text, start)
-            fields = _fields(obj, path, line)
+            fields = _fields(obj, path, line, True, notes)
         except _json.JSONDecodeError as exc:
             raise _decode_error(exc, path, exc.lineno) from None
-        except RecursionError:
+        except (RecursionError, _TooDeep):
             raise _too_deep(path, line) from None
-        yield make_op(fields, position=position, line=line, path=path)
+        except ValueError as exc:
+            raise _bad_number(exc, path, line) from None
+        yield _op(fields, position, line, path, notes)
         position += 1
+        if deadline is not None and not position % 4096 and time.monotonic() > deadline:
+            raise ReadingTimedOut(path, line)
         line += text.count("\n", start, end)
         pos = end
     rest = start + 1

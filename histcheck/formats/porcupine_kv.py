@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 from ..history import Op
 from .edn import read_edn
 from .ednwrite import edn, edn_keyword
+from .notes import ReadNotes
 
 KV_FS = frozenset(("get", "put", "append"))
 
@@ -29,9 +30,10 @@ def looks_like_kv(ops: list[Op], text: str) -> bool:
     return all(op.extra is not None and "key" in op.extra and op.f in KV_FS for op in client)
 
 
-def read_porcupine_kv(lines: Iterable[bytes | str], path: str | None = None) -> Iterator[Op]:
+def read_porcupine_kv(lines: Iterable[bytes | str], path: str | None = None,
+                      notes: ReadNotes | None = None) -> Iterator[Op]:
     """Ops from a Porcupine kv file (the EDN reader; ``:index`` is the 0-based line position of the op)."""
-    return read_edn(lines, path)
+    return read_edn(lines, path, notes=notes)
 
 
 def format_kv_line(op: Op) -> str:

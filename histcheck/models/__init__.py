@@ -1,25 +1,35 @@
-"""The built-in models, by name, and the rules for guessing one from a history's operations.
+"""The models, by name, and the rules for guessing one from a history's operations.
 
-Each model lives in its own module and documents what its operations mean; ``histcheck models`` prints this
-registry.  ``get(name)`` returns a fresh instance; a user's own ``Model`` instance can be passed anywhere a name is.
+Each model lives in its own module and documents what its operations mean.  Which models exist is written once,
+in ``histcheck.registry`` (kind ``models``: the built-ins and any plugin's); ``MODELS`` is a read-only view of
+it that imports a model's module only when that model is looked up, and ``histcheck models`` prints it.
+``get(name)`` returns a fresh instance; a user's own ``Model`` instance can be passed anywhere a name is.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator, Mapping
 
+from .. import registry
 from ..errors import InputError
 from .base import ANYTHING, Inconsistent, Model
-from .kv import KV
-from .multi_register import MultiRegister
-from .mutex import Mutex
-from .queue import FifoQueue, UnorderedQueue
-from .register import CasRegister, Register
-from .set import SetModel
 
-MODELS: dict[str, type[Model]] = {
-    cls.name: cls
-    for cls in (Register, CasRegister, MultiRegister, Mutex, SetModel, FifoQueue, UnorderedQueue, KV)
-}
+
+class _Registered(Mapping):
+    """The registry's models as a name -> class mapping (lookups import one module; iteration lists them all)."""
+
+    def __getitem__(self, name: str) -> type[Model]:
+        if name not in registry.BUILTINS["models"] and name not in registry.names("models"):
+            raise KeyError(name)
+        return registry.get("models", name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names("models"))
+
+    def __len__(self) -> int:
+        return len(registry.names("models"))
+
+
+MODELS: Mapping[str, type[Model]] = _Registered()
 
 __all__ = ["Model", "Inconsistent", "ANYTHING", "MODELS", "get", "infer"]
 
@@ -28,9 +38,10 @@ def get(name: str | Model) -> Model:
     """A model instance by name (``cas-register``), or the instance itself when one is given."""
     if isinstance(name, Model):
         return name
-    cls = MODELS.get(name)
-    if cls is None:
-        raise InputError(f"unknown model {name!r}", expected="one of " + ", ".join(MODELS))
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown model {name!r}", expected="one of " + ", ".join(MODELS)) from None
     return cls()
 
 

@@ -10,7 +10,9 @@ with matplotlib's Agg backend (no display needed):
   red and the minimal counterexample in purple, as PNG and SVG;
 * ``latency_raw``: one point per completed call, by ``f`` and outcome (ok / fail / info), log scale;
 * ``latency_quantiles``: the 0.5, 0.95, 0.99 and max latency per ``f`` in time buckets;
-* ``rate``: completions per second, by ``f`` and outcome.
+* ``rate``: completions per second, by ``f`` and outcome;
+* ``availability``: throughput by outcome above ok latency, the fault windows shaded (gaps where nothing
+  completed ok).
 
 When the history carries ``:time`` (nanoseconds, as Jepsen records) the x axis is seconds since the first event
 and latencies are milliseconds; otherwise both are counted in events (positions in the history), and the axis
@@ -80,11 +82,12 @@ def _positions(history: History) -> dict[int, int]:
 def shade_nemesis(ax: Any, history: History, clk: Clock) -> None:
     """Bands where a fault was active, as Jepsen shades them, in ``nemesis.colours()``'s colour (grey for names it
     does not know); one legend entry per colour."""
-    from .timeline import _nemesis_windows, nemesis_legend
-    windows = _nemesis_windows(history)
-    legend = dict((colour, text) for text, colour in nemesis_legend(windows))
+    from .faults import fault_windows, legend as fault_legend
+    windows = fault_windows(history)
+    legend = dict((colour, text) for text, colour in fault_legend(windows))
     last = len(clk.at) - 1
-    for start, end, _label, colour, _name in windows:
+    for w in windows:
+        start, end, colour = w.start, w.end, w.colour
         a, b = clk.at[min(start, last)], clk.at[min(end, last)]
         text = legend.pop(colour, None)
         ax.axvspan(a, b if b > a else a + 1e-9, color=colour, alpha=0.18, lw=0,
@@ -135,7 +138,7 @@ def latency_quantiles(history: History, path: Path, clk: Clock | None = None, bu
             color = f"C{fi}"
             for q in QUANTILES:
                 mids, vals = _bucketed(xs, ys, edges, q)
-                if len(mids):
+                if np.isfinite(vals).any():
                     ax.plot(mids, np.maximum(vals, 1e-3), styles[q], color=color, lw=1.2,
                             label=f"{f} {'max' if q == 1.0 else q}")
     _finish(ax, history, clk, "Latency quantiles", clk.latency_label, log=True)
@@ -143,12 +146,14 @@ def latency_quantiles(history: History, path: Path, clk: Clock | None = None, bu
 
 
 def _bucketed(xs: np.ndarray, ys: np.ndarray, edges: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``q`` quantile of ``ys`` per bucket of ``xs``, at every bucket's middle; NaN where a bucket holds no
+    point, so that matplotlib leaves a gap there instead of drawing a straight line across it."""
     which = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, len(edges) - 2)
-    mids, vals = [], []
+    mids = (edges[:-1] + edges[1:]) / 2
+    vals = np.full(len(mids), np.nan)
     for b in np.unique(which):
-        mids.append((edges[b] + edges[b + 1]) / 2)
-        vals.append(np.quantile(ys[which == b], q))
-    return np.array(mids), np.array(vals)
+        vals[b] = np.quantile(ys[which == b], q)
+    return mids, vals
 
 
 def rate(history: History, path: Path, clk: Clock | None = None, buckets: int = 40) -> Path:
@@ -172,6 +177,45 @@ def rate(history: History, path: Path, clk: Clock | None = None, buckets: int = 
     unit = "operations per second" if clk.timed else "operations per 100 events"
     _finish(ax, history, clk, "Throughput", unit, log=False)
     return _save(fig, path)
+
+
+def availability(history: History, path: Path, clk: Clock | None = None) -> Path:
+    """Throughput (completions per second by outcome) above latency (the 0.5 and 0.99 quantiles of ok calls by
+    invocation time), fault windows shaded in their kind's colour: what each fault did to service at a glance.
+    A bucket with no ok call has no latency and is drawn as a gap, never bridged by a line."""
+    plt, clk = _plt(), clk or clock(history)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    pos = _positions(history)
+    calls = [c for c in _calls(history) if c.complete is not None]
+    lo, hi = (float(clk.at[0]), float(clk.at[-1]) + 1e-9) if len(clk.at) else (0.0, 1.0)
+    span = hi - lo
+    buckets = int(min(200, max(20, span / 0.25))) if clk.timed else int(min(200, max(20, span / 10)))
+    edges = np.linspace(lo, hi, buckets + 1)
+    width = (edges[1] - edges[0]) / (1.0 if clk.timed else 100.0)
+    for outcome, color in OUTCOME_COLORS.items():
+        ends = np.array([clk.at[pos[id(c.complete)]] for c in calls if _outcome(c) == outcome])
+        counts, _ = np.histogram(ends, edges) if len(ends) else (np.zeros(buckets), edges)
+        if len(ends) or outcome == "ok":
+            top.stairs(counts / width, edges, color=color, lw=1.3, label=outcome)
+    ok = [c for c in calls if c.status == "ok"]
+    if ok:
+        xs = np.array([clk.at[pos[id(c.invoke)]] for c in ok])
+        ys = np.array([clk.latency(pos[id(c.invoke)], pos[id(c.complete)]) for c in ok])
+        for q, style in ((0.5, "-"), (0.99, "--")):
+            mids, vals = _bucketed(xs, ys, edges, q)
+            bottom.plot(mids, np.maximum(vals, 1e-3), style, color="#1f77b4", lw=1.2, label=f"ok latency {q}")
+    unit = "operations per second" if clk.timed else "operations per 100 events"
+    _finish(top, history, clk, "Availability: throughput and latency, faults shaded", unit, log=False)
+    _finish(bottom, history, clk, "", clk.latency_label, log=True)
+    top.set_xlabel("")
+    fig.subplots_adjust(left=0.08, right=0.80, bottom=0.08, top=0.94, hspace=0.12)
+    fig.savefig(Path(path), dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _outcome(c: Any) -> str:
+    return c.status if c.status in ("ok", "fail") else "info"
 
 
 def _finish(ax: Any, history: History, clk: Clock, title: str, ylabel: str, *, log: bool) -> None:
@@ -216,22 +260,23 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
              and (fail_call is None or c.key == fail_call.key)]
     procs = sorted({c.process for c in shown}, key=lambda p: (str(type(p)), p))[:max_lanes]
     lane = {p: i for i, p in enumerate(procs)}
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(procs) + 1.8))
-    ends: list[float] = []  # labels of overlapping windows on rows of their own
-    for a, b, label, colour in _nemesis(history, lo, hi):
+    windows = _nemesis(history, lo, hi)
+    rows = _label_rows(windows, (hi - lo + 1) / 170.0)  # about 170 characters of 7 pt text span the axes
+    top = -0.7 - 0.45 * (max(rows, default=-1) + 1)
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(procs) + 1.8 + 0.2 * (max(rows, default=-1) + 1)))
+    for (a, b, label, colour), row in zip(windows, rows):  # labels on rows above the lanes, never on a bar
         ax.axvspan(a, b, color=colour, alpha=0.15, lw=0)
-        row = next((r for r, e in enumerate(ends) if e <= a), len(ends))
-        ends[row:row + 1] = [b]
-        ax.text(a, len(procs) - 0.3 - 0.4 * row, f"nemesis {label}"[:40], fontsize=7, color="#444")
+        ax.text(a, -0.7 - 0.45 * row - 0.1, f"nemesis {label}"[:48], fontsize=7, color="#444", va="bottom")
     pending = {(d.get("invoke_index"), str(d.get("process"))) for cfg in failure.configs for d in cfg.pending}
     marks = {"ce": ce_keys, "ctx": ctx_keys, "pending": pending}
+    ax.set_xlim(lo - 0.5, hi + 0.5)
     for c in shown:
         if c.process in lane:
             style = _style(c, fail_call, marks)
             end = pos[id(c.complete)] if c.complete is not None else hi + 1
             _bar(ax, c, lane[c.process], pos[id(c.invoke)], end, style, min_label=(hi - lo) / 45)
     ax.set_yticks(range(len(procs)), [f"process {p}" for p in procs])
-    ax.set_ylim(-0.7, len(procs) - 0.1)
+    ax.set_ylim(top, len(procs) - 0.1)
     ax.invert_yaxis()
     ax.set_xlim(lo - 0.5, hi + 0.5)
     ax.set_xlabel("event position in the history")
@@ -245,6 +290,18 @@ def anomaly_window(history: History, result: Any, counterexample: Any, stem: Pat
         out.append(target)
     plt.close(fig)
     return out
+
+
+def _label_rows(windows: list[tuple], char_width: float) -> list[int]:
+    """A row per nemesis label, the first where it starts after everything already on that row ends."""
+    ends: list[float] = []
+    rows = []
+    for a, b, label, _colour in windows:
+        end = max(b, a + (len(f"nemesis {label}"[:48]) + 2) * char_width)
+        row = next((r for r, e in enumerate(ends) if e <= a), len(ends))
+        ends[row:row + 1] = [end]
+        rows.append(row)
+    return rows
 
 
 def _find(calls: list, op: dict | None) -> Any:
@@ -270,9 +327,9 @@ def _window(calls: list, pos: dict, fail_call: Any, ce_keys: set, n: int, margin
 
 
 def _nemesis(history: History, lo: int, hi: int) -> list[tuple[int, int, str, str]]:
-    from .timeline import nemesis_intervals
-    return [(max(a, lo), min(b, hi), label, colour) for a, b, label, colour in nemesis_intervals(history)
-            if b >= lo and a <= hi]
+    from .faults import fault_windows
+    return [(max(w.start, lo), min(w.end, hi), w.label, w.colour) for w in fault_windows(history)
+            if w.end >= lo and w.start <= hi]
 
 
 # edge colour, width and line style of a bar, by what it is to the failure
@@ -290,14 +347,17 @@ def _style(c: Any, fail_call: Any, marks: dict[str, set]) -> str:
 def _bar(ax: Any, c: Any, y: int, start: int, end: int, style: str, min_label: float = 0.0) -> None:
     from ..values import show
     edge, width, line = STYLES[style]
-    ax.barh(y, max(end - start, 0.3), left=start, height=0.6, color=BAR_COLORS.get(c.status, "#ddd"),
-            edgecolor=edge, linewidth=width, linestyle=line)
+    bars = ax.barh(y, max(end - start, 0.3), left=start, height=0.6, color=BAR_COLORS.get(c.status, "#ddd"),
+                   edgecolor=edge, linewidth=width, linestyle=line)
     if end - start < min_label and not style:
         return  # too narrow to label at this scale: the tooltip in timeline.html has it
     value = show(c.value)
     text = f"{c.f} {value if len(value) < 24 else value[:22] + '…'}"
-    ax.text(start + 0.2, y + 0.12, text, fontsize=7, clip_on=True,
-            color="#d62728" if style == "failing" else "#111", weight="bold" if style == "failing" else "normal")
+    left = max(start, ax.get_xlim()[0])  # a bar that starts left of the window is labelled where it shows
+    label = ax.text(left + 0.2, y + 0.12, text, fontsize=7, clip_on=True,
+                    color="#d62728" if style == "failing" else "#111",
+                    weight="bold" if style == "failing" else "normal")
+    label.set_clip_path(bars.patches[0])  # a label never runs over the next bar: it is cut at its own bar's end
 
 
 def _window_title(failure: Any) -> str:
@@ -314,4 +374,5 @@ def draw_all(history: History, result: Any, counterexample: Any, out_dir: Path) 
     paths.append(latency_raw(history, out_dir / "latency-raw.png", clk))
     paths.append(latency_quantiles(history, out_dir / "latency-quantiles.png", clk))
     paths.append(rate(history, out_dir / "rate.png", clk))
+    paths.append(availability(history, out_dir / "availability.png", clk))
     return paths

@@ -2,7 +2,10 @@
 
 Porcupine showed that one HTML file per check, opened in any browser, beats any amount of text: a lane per
 process, a bar per operation from invocation to completion, and the linearization the search found drawn over
-them.  This module builds that page from a ``History`` and a ``Result``:
+them.  Jepsen's timeline draws a lane per *worker* instead (``process mod concurrency``: a worker whose operation
+crashed goes on as a new process), which keeps a run with hundreds of retired processes at a handful of lanes;
+so does this one (``lanes.worker_lanes``), with a lane above them for the nemesis (``faults.fault_windows``).
+This module builds that page from a ``History`` and a ``Result``:
 
 * every call becomes a few integers in column arrays (lane, start, end, status, f, values, indexes, key), and
   values are interned strings, so that the inline JSON stays small (a 100,000-operation history is a few MB);
@@ -18,13 +21,15 @@ paints what is visible, so scrolling and zooming stay smooth on large histories.
 """
 from __future__ import annotations
 
+import importlib
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..history import History
 from ..values import show
+from .faults import FaultWindow, fault_windows, legend
+from .lanes import worker_lanes
 
 TEMPLATE = Path(__file__).with_name("timeline.html")
 STATUS_CODES = {"ok": 0, "fail": 1, "info": 2, "open": 3}
@@ -72,22 +77,35 @@ def timeline_data(history: History, result: Any = None, counterexample: Any = No
     and the failure's marks."""
     calls, keys = _calls_and_keys(history)
     positions = {id(op): pos for pos, op in enumerate(history.ops)}
+    lanes = worker_lanes(history)
     procs = sorted({c.process for c in calls}, key=lambda p: (str(type(p)), p))
-    lane_of = {p: i for i, p in enumerate(procs)}
+    proc_of = {p: i for i, p in enumerate(procs)}
     fs, vals = _Interner(), _Interner()
-    ops = _columns(calls, lane_of, keys, fs, vals, positions)
+    ops = _columns(calls, lanes.lane_of, proc_of, keys, fs, vals, positions)
     failure = _failure_marks(calls, result, counterexample)
-    windows = _nemesis_windows(history)
-    nemesis = [w[:4] for w in windows]
+    windows = fault_windows(history)
+    nemesis = [w.row() + [w.detail, w.kind] for w in windows]
     return {
         "title": title or f"histcheck: {Path(history.source).name if history.source else 'history'}",
         "valid": _valid(result), "verdict": _verdict(result), "summary": _summary(result, counterexample),
         "n": len(history.ops), "procs": [show(p) for p in procs], "keys": [show(k) for k in keys],
+        "lanes": _lane_names(lanes), "concurrency": lanes.concurrency, "lane_source": lanes.source,
         "fs": fs.items, "vals": vals.items, "ops": ops, "nemesis": nemesis,
         "nemesis_legend": nemesis_legend(windows), "failure": failure, "time": time_axis(history, ops, nemesis),
         "states": _states(calls, result, model if model is not None else getattr(result, "model", None),
                           init if init is not None else getattr(result, "init", None)),
     }
+
+
+def _lane_names(lanes: Any) -> list[dict[str, Any]]:
+    """``{"name", "procs"}`` per lane: ``worker 3`` and the processes it held, or ``process 7`` alone."""
+    out = []
+    for held in lanes.held:
+        if lanes.concurrency is None:
+            out.append({"name": f"process {show(held[0])}", "procs": [show(held[0])]})
+        else:
+            out.append({"name": f"worker {held[0] % lanes.concurrency}", "procs": [show(p) for p in held]})
+    return out
 
 
 def time_axis(history: History, ops: dict[str, list], nemesis: list[list] | None = None) -> dict | None:
@@ -100,8 +118,8 @@ def time_axis(history: History, ops: dict[str, list], nemesis: list[list] | None
     t0 = [ms[p] for p in ops["start"]]
     t1 = [ms[p] if p >= 0 else -1 for p in ops["end"]]
     last = len(ms) - 1
-    spans = [[ms[min(a, last)], ms[min(b, last)], label, colour]
-             for a, b, label, colour in (nemesis_intervals(history) if nemesis is None else nemesis)]
+    rows = nemesis if nemesis is not None else [w.row() + [w.detail, w.kind] for w in fault_windows(history)]
+    spans = [[ms[min(a, last)], ms[min(b, last)], *rest] for a, b, *rest in rows]
     return {"t0": t0, "t1": t1, "max": ms[-1] if ms else 0.0, "nemesis": spans}
 
 
@@ -114,14 +132,15 @@ def _calls_and_keys(history: History) -> tuple[list, list]:
     return calls, sorted(groups, key=lambda k: (str(type(k)), str(k)))
 
 
-def _columns(calls: list, lane_of: dict, keys: list, fs: _Interner, vals: _Interner,
+def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interner, vals: _Interner,
              positions: dict[int, int]) -> dict[str, list]:
     key_of = {k: i for i, k in enumerate(keys)}
     cols: dict[str, list] = {name: [] for name in
-                             ("lane", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key")}
+                             ("lane", "proc", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key")}
     for c in calls:
         comp = c.complete
         cols["lane"].append(lane_of[c.process])
+        cols["proc"].append(proc_of[c.process])
         cols["start"].append(c.call_pos)
         cols["end"].append(positions[id(comp)] if comp is not None else -1)
         cols["status"].append(STATUS_CODES.get(c.status, 3))
@@ -143,167 +162,15 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + f"... ({len(text)} chars)"
 
 
-NEMESIS_GREY = "#888888"
-
-
-@lru_cache(maxsize=1)
-def nemesis_tables() -> tuple[dict[str, str], dict[str, str]]:
-    """``(nemesis.colours(), nemesis.windows())``, imported lazily; two empty tables when the nemesis package cannot
-    be imported (histcheck then shades every window grey and matches start/stop by name only)."""
-    try:
-        import nemesis
-        return dict(nemesis.colours()), dict(nemesis.windows())
-    except Exception:  # not installed, or broken: rendering must not depend on it
-        return {}, {}
-
-
 def nemesis_intervals(history: History) -> list[list]:
-    """Fault windows as ``[start, end, label, colour]`` (positions in the history), sorted.
-
-    Each step of a non-client process is an invocation (an ``:invoke``, or an ``:info`` with nothing pending) and
-    the next op of the same process with the same ``f`` is its completion, so the ``:info`` pairs histcheck's
-    nemeses record (and Jepsen's) are one step each.  A window runs from an opener's invocation to the completion of
-    the closer ``nemesis.windows()`` names for it (``start-partition`` -> ``stop-partition``, ``kill`` -> ``restart``,
-    ``stop-all`` -> ``recover``, ``leave`` -> ``join``...): every moment the fault may have been in force.  Windows of
-    different nemeses overlap freely; an opener repeated while its window is open ends that window and starts
-    another.  A known closer with no window of its own open (the final heal runs every stop) is not drawn.
-    Names ``windows()`` does not know (and pairs of which one never occurs in the history) fall back to Jepsen's
-    conventions: ``stop``/``stop-X`` close ``start``/``start-X``, ``heal``/``recover`` close every such window,
-    ``resume`` closes ``pause``, ``start-process``/``restart`` close ``kill``...; such a closer with nothing open
-    is drawn as a thin mark.  A window still open at the end runs to the end of the history.  The colour is
-    ``nemesis.colours()``'s for the step's ``:nemesis`` field, else for the opener's name, else grey.
-    """
-    return [w[:4] for w in _nemesis_windows(history)]
+    """Fault windows as ``[start, end, label, colour]`` (positions in the history), sorted; see
+    ``faults.fault_windows`` for how steps pair into windows."""
+    return [w.row() for w in fault_windows(history)]
 
 
-def nemesis_legend(windows: list[list]) -> list[list[str]]:
-    """``[text, colour]`` per colour used by ``_nemesis_windows``' windows, in order of first use."""
-    names: dict[str, list[str]] = {}
-    for w in windows:
-        got = names.setdefault(w[3], [])
-        if w[4] not in got:
-            got.append(w[4])
-    return [[", ".join(n), colour] for colour, n in names.items()]
-
-
-def _nemesis_windows(history: History) -> list[list]:
-    """``[start, end, label, colour, name]`` per window (``nemesis_intervals`` without the legend name)."""
-    colours, table = nemesis_tables()
-    steps = _nemesis_steps(history)
-    seen = {str(inv.f) for _, _, inv, _ in steps}
-    windows = {o: c for o, c in table.items() if o in seen and c in seen}  # else Jepsen's names may mean more
-    closes: dict[str, list[str]] = {}
-    for opener, closer in windows.items():
-        closes.setdefault(closer, []).append(opener)
-    n = len(history.ops)
-    open_: list[list] = []  # [start, opener f, family, label, colour, name], in opening order
-    out: list[list] = []
-    for start, end, inv, comp in steps:
-        f = str(inv.f)
-        label = _label(comp if comp is not None and comp.value is not None else inv, comp)
-        if f in closes or _closing_family(f, table) is not None:
-            ended = _matching_windows(open_, f, closes, windows, table)
-            for w in ended:
-                open_.remove(w)
-                out.append([w[0], end, w[3], w[4], w[5]])
-            if not ended and f not in closes:  # Jepsen's convention: a closer with nothing open is a thin mark
-                name = _nemesis_name(inv, comp) or f
-                out.append([start, end, label, colours.get(name) or colours.get(f) or NEMESIS_GREY, name])
-            continue
-        if f in windows:
-            same = next((w for w in open_ if w[1] == f), None)
-            if same is not None:  # started again while in force: the nemesis stopped the old fault first
-                open_.remove(same)
-                out.append([same[0], start, same[3], same[4], same[5]])
-            family = f
-        else:
-            family = _FAMILY.get(f) or (f[len("start-"):] if f.startswith("start-") else "*")
-            if any(w[2] == family and w[1] not in windows for w in open_):
-                continue  # one window per family for names we do not know (Jepsen's start, start, stop, stop)
-        name = _nemesis_name(inv, comp)
-        colour = (colours.get(name) if name else None) or colours.get(f) or NEMESIS_GREY
-        open_.append([start, f, family, label, colour, name or f])
-    out += [[w[0], n, w[3], w[4], w[5]] for w in open_]
-    return sorted(out, key=lambda w: (w[0], w[1]))
-
-
-def _nemesis_steps(history: History) -> list[tuple[int, int, Any, Any]]:
-    """``(start, end, invocation, completion or None)`` for every step of the non-client processes, by start."""
-    pending: dict[str, tuple[int, Any]] = {}
-    steps: list[tuple[int, int, Any, Any]] = []
-    for pos, op in enumerate(history.ops):
-        if op.is_client:
-            continue
-        who = str(op.process)
-        got = pending.pop(who, None)
-        if got is not None:
-            if op.type != "invoke" and str(op.f) == str(got[1].f):
-                steps.append((got[0], pos, got[1], op))
-                continue
-            steps.append((got[0], got[0], got[1], None))  # unpaired (Jepsen's single :info start, stop...)
-        if op.type in ("invoke", "info"):
-            pending[who] = (pos, op)
-        else:
-            steps.append((pos, pos, op, None))
-    steps += [(pos, pos, op, None) for pos, op in pending.values()]
-    return sorted(steps, key=lambda s: s[0])
-
-
-def _closing_family(f: str, table: dict[str, str]) -> str | None:
-    """The fallback family a closer ends (``*``: one, ``**``: all), or None when ``f`` closes nothing by name."""
-    if f in _CLOSERS:
-        return _CLOSERS[f]
-    if f in table:  # a nemesis's opener, even if its name starts with stop (stop-all)
-        return None
-    if f.startswith("stop-"):
-        return f[len("stop-"):]
-    return "*" if f.startswith("stop") else None
-
-
-def _matching_windows(open_: list[list], f: str, closes: dict[str, list[str]], windows: dict[str, str],
-                      table: dict[str, str]) -> list:
-    """The open windows closer ``f`` ends: its own opener's first, else by the fallback family (``**``: all)."""
-    own = closes.get(f, ())
-    for w in open_:
-        if w[1] in own:
-            return [w]
-    if own:  # a known closer ends only its own window (the final heal runs every stop, in force or not)
-        return []
-    family = _closing_family(f, table)
-    if family is None:
-        return []
-    unknown = [w for w in open_ if w[1] not in windows]  # fallback closers never end a known nemesis's window
-    if family == "**":
-        return unknown
-    if family != "*":
-        return [w for w in open_ if w[2] == family][:1]
-    return ([w for w in unknown if w[2] == "*"] or unknown)[:1]
-
-
-def _nemesis_name(inv: Any, comp: Any) -> str | None:
-    """A ``:nemesis`` field on the step (its extra keys, or its value's), if it names one."""
-    for op in (comp, inv):
-        if op is None:
-            continue
-        for mapping in (op.extra, op.value):
-            if isinstance(mapping, dict):
-                for k, v in mapping.items():
-                    if str(k).lstrip(":") == "nemesis" and isinstance(v, str) and v:
-                        return str(v)
-    return None
-
-
-_CLOSERS = {"stop": "*", "heal": "**", "resume": "pause", "start-process": "kill", "restart": "kill",
-            "stop-partition": "*", "reset-clock": "clock", "recover": "**"}  # **: heals every fault
-_FAMILY = {"pause": "pause", "kill": "kill", "bump-clock": "clock", "strobe-clock": "clock"}
-
-
-def _label(op: Any, comp: Any = None) -> str:
-    text = str(op.f) if op.value is None else f"{op.f} {op.value}"
-    error = next((v for k, v in (comp.extra or {}).items() if str(k) == "error"), None) if comp is not None else None
-    if error is not None:
-        text = f"{op.f} failed: {error}"
-    return text[:60]
+def nemesis_legend(windows: list[FaultWindow]) -> list[list[str]]:
+    """``[text, colour]`` per colour used by the windows, in order of first use."""
+    return legend(windows)
 
 
 def _failure_marks(calls: list, result: Any, ce: Any) -> dict | None:

@@ -1,10 +1,13 @@
 """Clients: the small key-value interface every workload is written against, and etcd's implementation.
 
 A workload calls ``read``, ``write``, ``cas``, ``read_prefix``, ``read_many`` and ``multi_cas`` with string keys and
-string values; a DB supplies a client that does them.  A call that cannot say what happened (a timeout, a lost
-connection, a server error that may come after the write was applied) raises ``Indeterminate``; one that
-certainly did nothing raises ``Definite``.  The runner turns the first into ``:info`` for writes (``:fail`` for
-reads) and the second into ``:fail``.
+string values; a DB supplies a client that does them.  The error rule (docs/semantics.md) is one function,
+``completion_type``: a call that certainly did nothing raises ``Definite`` and completes ``:fail`` (a refused
+connection, ``ConnectionRefusedError``, is one: the request never reached a server; so are "not leader" and a
+failed precondition); a call that cannot say what happened (a timeout or a reset after the request was sent, a
+server error that may come after the write was applied) raises ``Indeterminate`` and completes ``:info``, except
+for reads, which change nothing and so complete ``:fail``.  Plain ``OSError``s from a client that does not
+classify its errors are read the same way: refused is definite, anything else indeterminate.
 
 ``EtcdClient`` speaks etcd's v3 JSON gateway (``/v3/kv/range``, ``/v3/kv/put``, ``/v3/kv/txn``, base64 keys and
 values) with ``http.client`` over one keep-alive connection: no grpc, nothing beyond the standard library.
@@ -34,6 +37,16 @@ class Definite(ClientError):
     definite = True
 
 
+def completion_type(exc: BaseException, is_read: bool) -> str | None:
+    """``fail`` or ``info`` for an operation whose client call raised ``exc``; None when ``exc`` is no client
+    error at all (a bug in a workload or client, which the runner reports instead of recording)."""
+    if isinstance(exc, (Definite, ConnectionRefusedError)):
+        return "fail"
+    if isinstance(exc, (ClientError, OSError)):
+        return "fail" if is_read else "info"
+    return None
+
+
 class KV(Protocol):
     def read(self, key: str) -> str | None: ...
     def write(self, key: str, value: str) -> None: ...
@@ -59,13 +72,17 @@ def prefix_end(prefix: str) -> str:
     return bytes(raw).decode()
 
 
-# Errors etcd returns when it certainly did not apply the request.
-_DEFINITE = ("too many requests", "requested lease not found", "permission denied", "key not found",
+# Errors etcd returns when it certainly did not apply the request ("not leader": refused before any proposal).
+_DEFINITE = ("not leader", "too many requests", "requested lease not found", "permission denied", "key not found",
              "too many operations in txn", "duplicate key", "request is too large")
 
 
 class EtcdClient:
-    """One worker's connection to one etcd node through the v3 JSON gateway."""
+    """One worker's connection to one etcd node through the v3 JSON gateway.
+
+    Its errors: no connection (refused, or the connection attempt timed out: nothing was sent), an error etcd
+    names as not applied (``_DEFINITE``) or any 4xx answer (a bad request, a failed precondition) are
+    ``Definite``; a timeout or a reset once the request was sent, and 5xx answers, are ``Indeterminate``."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 5.0, serializable: bool = False) -> None:
         self.host = host
@@ -83,6 +100,12 @@ class EtcdClient:
     def post(self, path: str, body: dict) -> dict:
         payload = json.dumps(body)
         conn = self._connection()
+        if conn.sock is None:
+            try:
+                conn.connect()
+            except OSError as exc:  # refused, unreachable, or no answer to the SYN: the request was never sent
+                self.close()
+                raise Definite(f"not connected: {type(exc).__name__}: {exc}") from exc
         try:
             conn.request("POST", path, payload, {"Content-Type": "application/json"})
             response = conn.getresponse()

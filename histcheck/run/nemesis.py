@@ -1,77 +1,30 @@
-"""The plumbing every nemesis plugs into: the protocol, the ``none`` nemesis, and the thread that runs a schedule.
+"""The thread that plays a nemesis's schedule and records every step, as Jepsen does.
 
-A nemesis (``nemesis/<name>.py`` exposes ``NEMESIS``, a class) has ``setup(db)``, a ``schedule(rng, time_limit)``
-of ``(at_seconds, f, value)`` steps, ``invoke(f, value)`` that performs one step on the DB and its network and
-returns what it did, ``heal()`` steps that undo everything, ``active()`` describing the faults in force (for the
-progress line) and a ``colour`` for plots.  ``NemesisRunner`` plays the schedule and records every step as Jepsen
-does: an ``:info`` invocation and an ``:info`` completion of process ``:nemesis``.  The final heal always runs.
+The nemesis itself (its protocol, the faults, their lookup) lives in ``histcheck.nemesis``; this module only plays
+one: ``NemesisRunner`` records each step as an ``:info`` invocation and an ``:info`` completion of process
+``:nemesis``, keeps going when a step fails (the failure is recorded in the completion's ``error``), and always
+runs the final heal.  ``record_event`` writes the same shape for things that happened to the cluster without the
+nemesis asking (a node that exited on its own), so the timeline, the scenarios and the checkers see them where
+they see faults.
 """
 from __future__ import annotations
 
-import importlib
 import random
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
-from ..errors import InputError
 from ..values import Keyword
 
 NEMESIS_PROCESS = Keyword("nemesis")
-Step = tuple[float, str, Any]
-
-
-class Nemesis:
-    """Base class and the ``none`` nemesis: no faults, an empty heal."""
-
-    name = "none"
-    colour = "#bbbbbb"
-
-    def setup(self, db: Any) -> None:
-        self.db = db
-
-    def schedule(self, rng: random.Random, time_limit: float) -> Iterator[Step]:
-        return iter(())
-
-    def invoke(self, f: str, value: Any) -> Any:
-        raise NotImplementedError(f"{self.name} cannot {f}")
-
-    def heal(self) -> list[tuple[str, Any]]:
-        return []
-
-    def active(self) -> str:
-        return ""
-
-    def describe(self) -> dict:
-        return {"nemesis": self.name, "colour": self.colour}
-
-
-def get(name: str, options: dict | None = None) -> Nemesis:
-    """``none``, or the nemesis in ``nemesis/<name>.py`` (its ``NEMESIS`` class)."""
-    if name in ("none", "", None):
-        return Nemesis()
-    try:  # the fault nemeses of issue 6: registry names, combinations (``partition,kill``), ``name:option``
-        from nemesis import build
-    except ImportError:
-        build = None
-    if build is not None:
-        found = build(name, options)
-        if found is not None:
-            return found
-    try:
-        module = importlib.import_module(f"nemesis.{name.replace('-', '_')}")
-    except ImportError:
-        raise InputError(f"unknown nemesis {name!r}", expected="none (the fault nemeses arrive with issue 6)")
-    cls = getattr(module, "NEMESIS", None)
-    if cls is None:
-        raise InputError(f"nemesis module {name!r} has no NEMESIS class", expected="a nemesis package")
-    return cls(**(options or {}))
+NODE_EXITED = "node-exited"  # the :f of an exit nobody asked for
+NODE_EXITED_COLOUR = "#000000"
 
 
 class NemesisRunner:
     """Plays a nemesis schedule on its own thread, recording each step in the journal."""
 
-    def __init__(self, nemesis: Nemesis, journal: Any, rng: random.Random, time_limit: float) -> None:
+    def __init__(self, nemesis: Any, journal: Any, rng: random.Random, time_limit: float) -> None:
         self.nemesis = nemesis
         self.journal = journal
         self.rng = rng
@@ -82,7 +35,7 @@ class NemesisRunner:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self.nemesis.stop_requested = self.stop_event  # lets condition-driven schedules (issue 6) end at once
+        self.nemesis.watch_stop(self.stop_event)  # condition-driven schedules end as soon as the run does
         self.thread.start()
 
     def _run(self) -> None:
@@ -105,6 +58,12 @@ class NemesisRunner:
             except Exception as exc:  # a failed fault is recorded, never fatal to the run
                 self.errors.append(f"{f}: {exc}")
                 self.journal.record("info", NEMESIS_PROCESS, f, value, error=f"{type(exc).__name__}: {exc}")
+
+    def record_event(self, f: str, value: Any) -> None:
+        """Record something that happened to the cluster on its own, shaped like a nemesis step."""
+        with self._lock:
+            self.journal.record("info", NEMESIS_PROCESS, f, value)
+            self.journal.record("info", NEMESIS_PROCESS, f, value)
 
     def finish(self) -> None:
         """Stop the schedule and run the final heal (always)."""

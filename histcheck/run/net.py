@@ -8,8 +8,12 @@ Two topologies behind one interface (``Network``):
   ever goes to addresses inside namespaces the run created.  Faults are nftables rules inside a node's namespace
   (a table ``inet histcheck``), so node<->node and client<->node links can be cut one by one.
 * ``ProxyNetwork`` (unprivileged): every node listens on loopback, and one small TCP proxy per node
-  (``histcheck.run.proxy``) carries its client port and its peer port; cutting a link tells the proxies to drop
-  and refuse the matching connections.
+  (``histcheck.run.proxy``) carries its ports; cutting a link tells the proxies to drop and refuse the matching
+  connections.  A DB that asks for it (``route_per_pair``, as system files do) gets one public port per ordered
+  pair (dialer, node) and port: node a reaches b's port only through the port b's proxy keeps for a, so the proxy
+  knows who dials without reading the protocol.  Otherwise (etcd, Redis) each port has one public address, and
+  the proxy tells dialers apart only on etcd's peer port (its ``X-Server-From`` header); ``link_limits`` says
+  which links therefore cannot be cut.
 
 ``partition(groups)`` and ``heal()`` are the hooks the nemesis builds on; ``clients`` may appear in a group to
 place the clients (the runner) on one side.  Everything is removed by ``teardown()``; ``sweep_stale()`` removes
@@ -58,11 +62,13 @@ class Endpoint:
 
 @dataclass
 class NodeNet:
-    """A node's place on the network: its name, address and ports (``client``, ``peer``, others by name)."""
+    """A node's place on the network: its name, address and ports (``client``, ``peer``, others by name), and
+    ``peers``: how this node reaches each other node's ports (the addresses its peer list must name)."""
 
     name: str
     host: str
     ports: dict[str, Endpoint] = field(default_factory=dict)
+    peers: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
 
 
 class Network:
@@ -76,6 +82,15 @@ class Network:
     def wrap(self, name: str, argv: Sequence[str]) -> list[str]:
         """The command line that runs ``argv`` as node ``name`` (inside its namespace, when there is one)."""
         return list(argv)
+
+    def route_per_pair(self) -> None:
+        """Ask, before ``setup``, for an address per ordered pair of nodes where the topology needs one to cut
+        links without reading the protocol (the proxies); namespaces tell nodes apart by address already."""
+
+    def link_limits(self, ports: Iterable[str] | None = None, *, per_pair: bool | None = None) -> list[str]:
+        """Links this topology cannot cut one by one, in words (empty when every link can be cut).  A preflight
+        asks before anything is set up by passing a DB class's ``ports`` and ``per_pair_links``."""
+        return []
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
         raise NotImplementedError
@@ -159,6 +174,8 @@ class NamespaceNetwork(Network):
         for name in names:
             if self.nft:
                 self._nft_base(name)
+        for name, node in self.nodes.items():
+            node.peers = {other: self.nodes[other].ports for other in self.nodes if other != name}
         return self.nodes
 
     def _add_ns(self, ns: str) -> None:
@@ -326,8 +343,9 @@ class ProxyNetwork(Network):
     """Loopback addresses and one TCP proxy process per node (no privileges needed).
 
     Each node listens on private loopback ports; its proxy listens on the public ones that clients and the other
-    nodes dial.  A proxy learns who is dialling from the first bytes of a connection (``X-Server-From`` of etcd's
-    peer protocol, or the dialer's registered source port), and drops connections across a partition.
+    nodes dial.  With ``route_per_pair`` every public port belongs to one dialer (a node or ``clients``);
+    otherwise a proxy learns who is dialling from the first bytes of a connection (``X-Server-From`` of etcd's
+    peer protocol) and lets unknown dialers through.  Connections across a partition are dropped and refused.
     """
 
     kind = "proxy"
@@ -336,20 +354,69 @@ class ProxyNetwork(Network):
         self.nodes: dict[str, NodeNet] = {}
         self.proxies: dict[str, subprocess.Popen] = {}
         self.log_dir = log_dir
+        self.per_pair = False
+        self.routes: dict[str, list[dict]] = {}
+
+    def route_per_pair(self) -> None:
+        self.per_pair = True
 
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
         for name in names:
-            endpoints = {}
-            for port_name in ports:
-                endpoints[port_name] = Endpoint("127.0.0.1", free_port(), "127.0.0.1", free_port())
+            private = {port_name: free_port() for port_name in ports}
+            if self.per_pair:
+                self.routes[name] = [{"port": p, "listen": free_port(), "target": private[p], "source": dialer}
+                                     for p in ports for dialer in [CLIENTS, *(n for n in names if n != name)]]
+            else:
+                self.routes[name] = [{"port": p, "listen": free_port(), "target": private[p]} for p in ports]
+        for name in names:
+            endpoints = {r["port"]: Endpoint("127.0.0.1", r["target"], "127.0.0.1", r["listen"])
+                         for r in self.routes[name] if r.get("source", CLIENTS) == CLIENTS}
             self.nodes[name] = NodeNet(name, "127.0.0.1", endpoints)
+        for name, node in self.nodes.items():
+            node.peers = {other: self._seen_from(name, other) for other in names if other != name}
         for name, node in self.nodes.items():
             self.proxies[name] = self._start_proxy(name, node)
         return self.nodes
 
+    def bypasses(self) -> list[str]:
+        """Established connections into a node's private port that no proxy made (``ss``): links no partition
+        can cut, e.g. a node that dialled an address a peer gossiped instead of the one it was started with."""
+        targets = {r["target"]: (name, r["port"]) for name, routes in self.routes.items() for r in routes}
+        proxies = {str(p.pid) for p in self.proxies.values()}
+        done = procs.run_cmd(["ss", "-tnpH", "state", "established"], check=False)
+        found = []
+        for line in done.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            local, peer = parts[2], parts[3]
+            port = int(peer.rsplit(":", 1)[-1]) if peer.rsplit(":", 1)[-1].isdigit() else -1
+            if port not in targets or not peer.startswith("127.0.0.1:"):
+                continue
+            pids = set(re.findall(r"pid=(\d+)", line))
+            if pids and not pids & proxies:
+                name, port_name = targets[port]
+                found.append(f"{local} -> {name}'s {port_name} port ({peer}) by pid {', '.join(sorted(pids))}")
+        return found
+
+    def _seen_from(self, dialer: str, target: str) -> dict[str, Endpoint]:
+        """The ports of ``target`` as ``dialer`` reaches them (its own public ports, when routed per pair)."""
+        wanted = dialer if self.per_pair else None
+        return {r["port"]: Endpoint("127.0.0.1", r["target"], "127.0.0.1", r["listen"])
+                for r in self.routes[target] if r.get("source") == wanted}
+
+    def link_limits(self, ports: Iterable[str] | None = None, *, per_pair: bool | None = None) -> list[str]:
+        """Without per-pair ports, only etcd's peer port names its dialer; links over other ports stay up."""
+        if self.per_pair if per_pair is None else per_pair:
+            return []
+        if ports is None:
+            ports = {r["port"] for routes in self.routes.values() for r in routes}
+        shared = sorted(set(ports) - {"client", "peer"})
+        return [f"port {p!r}: the proxies cannot tell which node dials it, so a partition leaves node-to-node "
+                f"links over it up" for p in shared]
+
     def _start_proxy(self, name: str, node: NodeNet) -> subprocess.Popen:
-        routes = [{"port": port_name, "listen": e.dial_port, "target": e.listen_port}
-                  for port_name, e in node.ports.items()]
+        routes = self.routes[name]
         argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes), f"hc{os.getpid()}"]
         proc = procs.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, log=self._log(name))
         ready = procs.wait_until(lambda: all(_can_connect(r["listen"]) for r in routes), timeout=10)
@@ -404,8 +471,15 @@ class ProxyNetwork(Network):
         self.proxies.clear()
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "proxies": {n: {p: e.dial_port for p, e in node.ports.items()}
-                                               for n, node in self.nodes.items()}}
+        out: dict = {"kind": self.kind, "per_pair": self.per_pair,
+                     "proxies": {n: {p: e.dial_port for p, e in node.ports.items()} for n, node in self.nodes.items()}}
+        if self.per_pair:
+            out["peer_ports"] = {n: {other: {p: e.dial_port for p, e in ports.items()}
+                                     for other, ports in node.peers.items()} for n, node in self.nodes.items()}
+        limits = self.link_limits()
+        if limits:
+            out["link_limits"] = limits
+        return out
 
 
 def own_processes(pid: int) -> list[str]:

@@ -123,11 +123,23 @@ def start_reaper(script: str) -> subprocess.Popen:
 WORK_DIR_RE = re.compile(r"^histcheck-(\d+)-[A-Za-z0-9_]{8}$")
 
 
-def make_work_dir(cleanup: "Cleanup") -> str:
-    """A private directory for node data, removed at cleanup, or by a reaper if the runner is SIGKILLed;
-    stale ones of dead runners are swept first."""
+def planned_work_dir() -> str:
+    """A fresh name for a run's node-data directory (nothing is created yet: a refused run leaves nothing)."""
+    import secrets
+    import string
+    letters = string.ascii_letters + string.digits
+    return os.path.join(tempfile.gettempdir(),
+                        f"histcheck-{os.getpid()}-" + "".join(secrets.choice(letters) for _ in range(8)))
+
+
+def make_work_dir(cleanup: "Cleanup", path: str | None = None) -> str:
+    """Create the private directory for node data (``path``, or a fresh one), removed at cleanup, or by a reaper
+    if the runner is SIGKILLed; stale ones of dead runners are swept first."""
     sweep_work_dirs()
-    path = tempfile.mkdtemp(prefix=f"histcheck-{os.getpid()}-")
+    if path is None:
+        path = tempfile.mkdtemp(prefix=f"histcheck-{os.getpid()}-")
+    else:
+        os.makedirs(path, mode=0o700)
     reaper = start_reaper(f"rm -rf '{path}'")
     cleanup.add("work dir", lambda: (shutil.rmtree(path, ignore_errors=True), kill(reaper)))
     return path

@@ -14,10 +14,12 @@ private port.  It reads commands as JSON lines on stdin:
 Each command is answered with ``ok`` on stdout once it is in force, so a partition is complete when the call
 that asked for it returns.
 
-Connections on a ``client`` route come from ``clients``; connections on a ``peer`` route are attributed by their
-latest ``X-Server-From`` header (scanned on every request); on other routes (Redis's replication and sentinel ports) the dialer is
-unknown, and unknown dialers are let through.  The proxy exits when stdin closes,
-which happens when the runner dies.
+A route that names its ``source`` (a node, or ``clients``) is that dialer's own port: the runner gives every
+ordered pair of nodes its own public port when a DB asks for it, so the proxy knows who dials without reading
+the protocol.  Without a source, connections on a ``client`` route come from ``clients``; connections on a
+``peer`` route are attributed by their latest ``X-Server-From`` header (etcd's peer protocol, scanned on every
+request); on other routes (Redis's replication and sentinel ports) the dialer is unknown, and unknown dialers are
+let through.  The proxy exits when stdin closes, which happens when the runner dies.
 """
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ class Proxy:
             threading.Thread(target=self._handle, args=(conn, route), daemon=True).start()
 
     def _handle(self, conn: socket.socket, route: dict) -> None:
-        source = "clients" if route["port"] == "client" else "unknown"
+        source = route.get("source") or ("clients" if route["port"] == "client" else "unknown")
         if self._is_blocked(source):
             conn.close()
             return
@@ -88,7 +90,7 @@ class Proxy:
         with self.lock:
             self.links.append(link)
         threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
-        self._pump_in(link, sniff=route["port"] == "peer")
+        self._pump_in(link, sniff=route["port"] == "peer" and not route.get("source"))
 
     def _pump_in(self, link: Link, sniff: bool) -> None:
         """Forward dialer -> node; on a peer route, (re)attribute the link by every ``X-Server-From`` seen

@@ -7,7 +7,13 @@ loses acknowledged writes: the nemesis issue uses this to show histcheck catchin
 
 ``RedisClient`` implements the workloads' key-value interface with the Python ``redis`` package, finding the
 primary through the sentinels (the worker's own node's sentinel first); compare-and-set and multi-key operations
-are Lua scripts, so each is atomic on the primary.
+are Lua scripts, so each is atomic on the primary.  Its capabilities: processes, pause, leader (the primary the
+sentinels name), logs, wipe and links.  It suggests its own default for the partition nemesis (the primary cut
+off together with the clients, held long enough for a failover): that is how it loses acknowledged writes.
+
+Its client's errors: a refused or timed-out *connection* (nothing was sent), no primary known, a READONLY
+replica or any error reply are definite (``:fail``); a timeout or a reset after the command was sent is
+indeterminate (``:info``).  redis-py's own retries are off, so an error always describes the one attempt made.
 """
 from __future__ import annotations
 
@@ -48,8 +54,12 @@ return out
 
 
 class RedisSentinelDB(DB):
+    """Redis Sentinel (Debian redis-server, redis-sentinel): asynchronous replication, automatic failover."""
+
     name = "redis"
     ports = {"client": 6379, "sentinel": 26379}
+    default_workload = "set"  # acknowledged writes a failover loses show up directly as missing elements
+    fault_defaults = {"partition": {"mode": "leader+clients", "schedule": "every:3:8"}}
 
     def __init__(self, *args: Any, down_after_ms: int = 2000, failover_timeout_ms: int = 6000,
                  **kwargs: Any) -> None:
@@ -59,6 +69,12 @@ class RedisSentinelDB(DB):
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.ready = False
+
+    def capabilities(self) -> frozenset[str]:
+        return super().capabilities() | {"leader"}
+
+    def programs(self) -> list[str]:
+        return [self.server, self.sentinel]
 
     # -- configuration -----------------------------------------------------------------------------------------
     def _endpoint(self, name: str, port: str) -> Any:
@@ -110,6 +126,18 @@ class RedisSentinelDB(DB):
         if not procs.wait_until(self._ready, timeout, interval=0.25):
             raise RuntimeError(f"redis sentinel did not become ready within {timeout:.0f}s (see the node logs)")
         self.ready = True
+        self.prompt_sentinels()
+
+    def prompt_sentinels(self) -> None:
+        """Sentinels send INFO to replicas every 10 s and abort a failover whose replicas' INFO is older than 5 s
+        (``-failover-abort-no-good-slave``, then no retry for 2 x failover-timeout); refreshing every second makes
+        a failover start whenever the primary is cut off, which is the situation faults put it in."""
+        self.sentinel_notes: list[str] = []
+        for name in self.node_names:
+            try:
+                self._sentinel(name).execute_command("SENTINEL", "DEBUG", "info-period", "1000")
+            except Exception as exc:  # an older sentinel without SENTINEL DEBUG: failovers may abort
+                self.sentinel_notes.append(f"SENTINEL DEBUG info-period failed on {name}: {exc}")
 
     def _ready(self) -> bool:
         try:
@@ -153,19 +181,32 @@ class RedisSentinelDB(DB):
     def describe(self) -> dict:
         info = super().describe()
         info.update(primary=self.node_names[0], master_name=MASTER, down_after_ms=self.down_after_ms,
+                    sentinel_notes=getattr(self, "sentinel_notes", []),
                     proxy_note="in proxy mode replication links are not told apart from clients"
                     if isinstance(self.network, ProxyNetwork) else None)
         return info
+
+
+def not_connected(exc: BaseException) -> bool:
+    """Whether redis-py failed while *connecting* (refused, or no answer to the connection): nothing was sent."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, ConnectionRefusedError) or isinstance(cause, ConnectionRefusedError):
+        return True
+    text = str(exc)
+    return "connecting to" in text or text.startswith("Timeout connecting")
 
 
 class RedisClient:
     """One worker's connection to the current primary, found through the sentinels."""
 
     def __init__(self, sentinels: list[tuple[str, int]], timeout: float) -> None:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
         from redis.sentinel import Sentinel
         self.sentinel = Sentinel(sentinels, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.master = self.sentinel.master_for(MASTER, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               decode_responses=True, retry_on_timeout=False)
+                                               decode_responses=True, retry_on_timeout=False,
+                                               retry=Retry(NoBackoff(), 0))
         self.cas_script = self.master.register_script(_CAS)
         self.prefix_script = self.master.register_script(_PREFIX)
 
@@ -180,6 +221,8 @@ class RedisClient:
             raise Definite(str(exc)) from exc
         except (rx.TimeoutError, rx.ConnectionError, OSError) as exc:
             self.master.connection_pool.disconnect()
+            if not_connected(exc):
+                raise Definite(f"{type(exc).__name__}: {exc}") from exc
             raise Indeterminate(f"{type(exc).__name__}: {exc}") from exc
 
     def read(self, key: str) -> str | None:

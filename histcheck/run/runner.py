@@ -9,6 +9,12 @@ Workers behave as Jepsen's: worker ``w`` talks to node ``w mod n`` as process ``
 (``:info``) the process is retired and the worker goes on as process ``p + concurrency`` with a fresh connection.
 SIGINT/SIGTERM ask the run to stop early (the partial history is still checked); a second signal aborts.  The
 ``Cleanup`` registry undoes everything on every exit path, including ``atexit``.
+
+Everything that can be refused is refused in ``Runner(...)``, before any directory, process or namespace exists:
+the DB (a registry name or a system file) and its programs, the workload, the nemesis spec, the capabilities the
+nemesis needs, its targets against the cluster's nodes, and its schedule against the time limit.  While the run
+lasts the runner watches its nodes: a node process that exits without the nemesis asking is recorded as a
+nemesis-style ``:info`` event (``n1 exited, signal 9``), listed in ``test.json`` and named in the verdict's notes.
 """
 from __future__ import annotations
 
@@ -19,17 +25,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from .. import nemesis as nemeses
+from .. import workloads
 from ..checker.result import Result
-from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from ..errors import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, InputError
 from ..history import History
 from . import procs
-from .clients import ClientError, Definite
-from .db import DB
+from .clients import ClientError, completion_type
+from .db import DB, NodeExit, lookup
 from .generator import Generator
-from .nemesis import NemesisRunner
-from .nemesis import get as get_nemesis
-from .net import ProxyNetwork, choose_network
-from .store import Journal, Store
+from .nemesis import NODE_EXITED, NemesisRunner
+from .net import ProxyNetwork
+from .store import Journal, Store, timestamp
 
 
 @dataclass
@@ -44,6 +51,7 @@ class RunOptions:
     concurrency: int = 5
     rate: float = 50.0
     read_mode: str = "linearizable"
+    isolation: str | None = None
     seed: int | None = None
     store: str = "store"
     network: str = "auto"
@@ -55,7 +63,9 @@ class RunOptions:
     nemesis_options: dict = field(default_factory=dict)
 
     def name(self) -> str:
-        return self.test_name or f"{self.db}-{self.workload}-{self.nemesis}"
+        db = os.path.splitext(os.path.basename(self.db))[0]  # a system file's path names the test by its stem
+        isolation = f"-{self.isolation}" if self.isolation else ""
+        return self.test_name or f"{db}-{self.workload}-{self.nemesis}{isolation}"
 
 
 @dataclass
@@ -66,6 +76,7 @@ class Outcome:
     path: str
     stats: dict
     errors: list[str]
+    history: History | None = None  # what was recorded (the summary's availability lines are computed from it)
 
     @property
     def exit_code(self) -> int:
@@ -74,40 +85,31 @@ class Outcome:
         return {True: EXIT_VALID, False: EXIT_INVALID}.get(self.result.valid, EXIT_UNKNOWN)
 
 
-def make_db(options: RunOptions, network: Any, work_dir: str, log_dir: str) -> DB:
-    names = [f"n{i + 1}" for i in range(options.nodes)]
-    serializable = options.read_mode == "serializable"
-    if options.db == "etcd":
-        from .etcd import EtcdDB
-        return EtcdDB(names, network, work_dir, log_dir, token=f"histcheck-{os.getpid()}",
-                      serializable=serializable)
-    if options.db == "redis":
-        from .redis_db import RedisSentinelDB
-        return RedisSentinelDB(names, network, work_dir, log_dir)
-    from ..errors import InputError
-    raise InputError(f"unknown db {options.db!r}", expected="etcd or redis")
+def node_names(count: int) -> list[str]:
+    return [f"n{i + 1}" for i in range(count)]
 
 
-def preflight(options: RunOptions) -> None:
-    """Stop at once, with how to install it, when the database's programs are missing."""
-    if options.db == "etcd":
-        procs.require_binary("etcd", "etcd-server")
-    elif options.db == "redis":
-        procs.require_binary("redis-server", "redis-server")
-        procs.require_binary("redis-sentinel", "redis-sentinel")
+def check_isolation(cls: type[DB], isolation: str | None) -> None:
+    """``--isolation`` is a DB option: refused for a DB that names no ``isolation_levels`` or not this one."""
+    levels = getattr(cls, "isolation_levels", ())
+    if isolation is not None and isolation not in levels:
+        takers = f"it takes {', '.join(levels)}" if levels else "it has no isolation levels to choose"
+        raise InputError(f"--isolation {isolation}: not an option of the {cls.name} DB ({takers})",
+                         expected="--isolation only with a DB that has isolation levels (postgres)")
 
 
 class Runner:
     def __init__(self, options: RunOptions, *, on_progress: Callable[[dict], None] | None = None,
                  nemesis: Any = None) -> None:
-        import workloads
         if options.seed is None:
             options.seed = random.SystemRandom().randrange(1 << 31)
         self.options = options
-        preflight(options)
         self.workload = workloads.get(options.workload, options.workload_options)
-        self.nemesis = nemesis if nemesis is not None else get_nemesis(options.nemesis, options.nemesis_options)
+        self.nemesis = nemesis if nemesis is not None else nemeses.build(options.nemesis, options.nemesis_options)
         self.options.nemesis = self.nemesis.name
+        self.stamp = timestamp()
+        self.work_dir = procs.planned_work_dir()
+        self.db: DB = self._preflight()
         self.on_progress = on_progress
         self.generator = Generator(self.workload, concurrency=options.concurrency, rate=options.rate,
                                    time_limit=options.time_limit, seed=options.seed)
@@ -115,9 +117,20 @@ class Runner:
         self.stop_reason: str | None = None
         self.errors: list[str] = []
         self.journal: Journal | None = None
-        self.db: DB | None = None
         self.nemesis_runner: NemesisRunner | None = None
+        self.node_exits: list[tuple[float, NodeExit]] = []
         self.timings: dict[str, float] = {}
+
+    def _preflight(self) -> DB:
+        """The DB object (nothing started) once the nemesis is known to fit it: capabilities, targets, schedule."""
+        cls = lookup(self.options.db)
+        check_isolation(cls, self.options.isolation)
+        network = cls.make_network(self.options.network)
+        log_dir = os.path.join(os.path.abspath(self.options.store), self.options.name(), self.stamp, "logs")
+        db = cls.build(node_names(self.options.nodes), network, self.work_dir, log_dir, self.options)
+        self.nemesis.check(db)
+        self.nemesis.check_schedule(self.options.time_limit)
+        return db
 
     # -- the run -----------------------------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:
@@ -125,8 +138,9 @@ class Runner:
         self.generator.stop()
 
     def run(self) -> Outcome:
-        store = Store(self.options.store, self.options.name())
+        store = Store(self.options.store, self.options.name(), self.stamp)
         self.store = store
+        self.errors.extend(store.notes)  # the run latest pointed at was killed: say so
         self._write_test("running")
         with procs.SignalGuard(self.request_stop):
             try:
@@ -140,7 +154,8 @@ class Runner:
             self._finish()
         result = self._phase("check", self._check)
         self._write_test("done")
-        return Outcome(result, store.path, self.stats(), self.errors)
+        return Outcome(result, store.path, self.stats(), self.errors,
+                       self.history() if self.journal is not None else None)
 
     def _phase(self, name: str, fn: Callable[[], Any]) -> Any:
         self.generator.phase = name
@@ -152,11 +167,9 @@ class Runner:
             self.timings[name] = round(time.monotonic() - start, 3)
 
     def _setup(self) -> None:
-        network = choose_network(self.options.network)
-        if isinstance(network, ProxyNetwork):
-            network.log_dir = self.store.log_dir
-        work_dir = procs.make_work_dir(self.cleanup)
-        self.db = make_db(self.options, network, work_dir, self.store.log_dir)
+        if isinstance(self.db.network, ProxyNetwork):
+            self.db.network.log_dir = self.store.log_dir
+        procs.make_work_dir(self.cleanup, self.work_dir)
         self.cleanup.add("db", self.db.teardown)
         self.db.setup()
         self._workload_setup()
@@ -196,8 +209,20 @@ class Runner:
         """Report progress until the threads end (bounded by ``deadline``)."""
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             time.sleep(0.25)
+            self._watch_nodes()
             self._progress()
+        self._watch_nodes()
         self._progress()
+
+    def _watch_nodes(self) -> None:
+        """Record node processes that exited with nobody asking, as nemesis-style events."""
+        if self.nemesis_runner is None:
+            return
+        for exit_ in self.db.unexpected_exits():
+            at = self.journal.now() / 1e9
+            self.node_exits.append((at, exit_))
+            self.nemesis_runner.record_event(NODE_EXITED, exit_.message())
+            self.errors.append(f"{exit_.message()} at {at:.1f} s, without the nemesis asking")
 
     def _progress(self) -> None:
         if self.on_progress is not None:
@@ -231,11 +256,9 @@ class Runner:
         error = None
         try:
             kind, out = self.workload.invoke(client, f, value)
-        except Definite as exc:
-            kind, out, error = "fail", value, str(exc)
-        except ClientError as exc:
-            kind = "fail" if f in self.workload.reads else "info"
-            out, error = value, str(exc)
+        except (ClientError, OSError) as exc:  # the error rule: docs/semantics.md
+            kind = completion_type(exc, f in self.workload.reads) or "info"
+            out, error = value, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ClientError) else str(exc)
         self.journal.record(kind, process, f, out, error=error)
         return kind
 
@@ -245,9 +268,11 @@ class Runner:
             if self.nemesis_runner is not None:
                 self._phase("heal", self.nemesis_runner.finish)
                 self.errors.extend(self.nemesis_runner.errors)
+                self._watch_nodes()
             if self.journal is not None and not self.stop_reason:
                 self._phase("recover", lambda: time.sleep(self.options.recover))
                 self._phase("final", self._final_ops)
+                self._watch_nodes()
         finally:
             if self.journal is not None:
                 self.journal.close()
@@ -280,6 +305,8 @@ class Runner:
         if self.journal is None:
             return None
         result = self.workload.check(self.history())
+        result.notes[:0] = [f"{exit_.message()} at {at:.1f} s without the nemesis asking (recorded as "
+                            f":{NODE_EXITED})" for at, exit_ in self.node_exits]
         if self.stop_reason:
             result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
         self.store.write_json("results.json", result.to_dict())
@@ -290,15 +317,10 @@ class Runner:
 
     def _report(self, result: Result) -> None:
         """The analyze outputs (explanation, timeline, figures) beside the history, as ``analyze --out`` writes
-        them; workloads judged by their own checker get the timeline only."""
+        them for the workload's checker."""
         try:
-            if self.workload.model is not None:
-                from ..report import write_report
-                write_report(self.store.path, self.history(), result, model=self.workload.model, init=None)
-            else:
-                from ..render.timeline import write_timeline
-                write_timeline(self.store.file("timeline.html"), self.history(), result,
-                               title=f"{self.options.name()} {self.store.path}")
+            from ..checkers.report import write
+            write(self.store.path, self.history(), result, model=self.workload.model, init=None)
         except ImportError:
             return
         except Exception as exc:  # a drawing problem must not hide the verdict
@@ -309,7 +331,7 @@ class Runner:
         elapsed = self.journal.now() / 1e9 if self.journal else 0.0
         done = counts["ok"] + counts["fail"] + counts["info"]
         return {"phase": self.generator.phase, "elapsed": round(elapsed, 2), "ops": counts["invoke"],
-                "completed": done, **counts, "faults": self.nemesis.active(),
+                "completed": done, **counts, "faults": self.nemesis.active(), "node_exits": len(self.node_exits),
                 "ops_per_s": round(done / elapsed, 1) if elapsed > 0 and self.generator.phase == "run" else None,
                 "timings": dict(self.timings)}
 
@@ -318,10 +340,11 @@ class Runner:
                 "workload": self.workload.describe(), "nemesis": self.nemesis.describe(),
                 "start_time": self.store.path.rsplit("/", 1)[-1], "pid": os.getpid(),
                 "store": self.store.path}
-        if self.db is not None:
+        if self.db.nodes:
             info["db"] = self.db.describe()
         if status in ("done", "failed"):
             info["stats"] = self.stats()
             info["errors"] = self.errors
+            info["node_exits"] = [{"time_s": round(at, 3), **e.to_dict()} for at, e in self.node_exits]
             info["stop_reason"] = self.stop_reason
         self.store.write_json("test.json", info)

@@ -39,13 +39,49 @@ def timestamp() -> str:
     return now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
+def killed_note(run_dir: str) -> str | None:
+    """What to say about the run in ``run_dir`` if it was killed: its ``test.json`` says ``running`` but the pid it
+    recorded is gone (SIGKILL leaves no time to say so), or an earlier look already marked it ``killed``.  A
+    running run found dead is marked ``killed`` in its ``test.json``, so that it says so from then on."""
+    path = os.path.join(run_dir, "test.json")
+    try:
+        with open(path) as fh:
+            info = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("status") not in ("running", "killed"):
+        return None
+    if info["status"] == "running":
+        if _alive(info.get("pid")):
+            return None
+        info.update(status="killed", killed_noticed=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        with open(path, "w") as fh:
+            json.dump(info, fh, indent=2, default=str)
+            fh.write("\n")
+    return (f"the run in {os.path.realpath(run_dir)} was killed (its process {info.get('pid')} ended while it was "
+            f"running): its history.edn holds what it recorded until then, and it was never checked")
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Store:
-    """One run's directory in the store."""
+    """One run's directory in the store; ``notes`` says if the run ``latest`` pointed at before was killed."""
 
     def __init__(self, root: str, test_name: str, stamp: str | None = None) -> None:
         self.root = os.path.abspath(root)
         self.test_name = test_name
         self.path = os.path.join(self.root, test_name, stamp or timestamp())
+        self.notes = [n for n in [killed_note(os.path.join(self.root, "latest"))] if n]
         os.makedirs(self.path, exist_ok=False)
         self.log_dir = os.path.join(self.path, "logs")
         os.makedirs(self.log_dir)
