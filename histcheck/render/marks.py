@@ -269,24 +269,3 @@ def _lost_from_details(calls: list, result: Any, anomalies: list, find: CallFind
 
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
-
-
-def short_value(value: Any, limit: int = 48) -> str:
-    """EDN of ``value`` cut to about ``limit`` characters at an element boundary, saying how many elements were
-    left out (``[[:append 1 2] [:r 3 [1 2]] …+7]``), for labels; the tooltip has the whole."""
-    text = show(value)
-    if len(text) <= limit:
-        return text
-    if isinstance(value, (list, tuple, set, frozenset)) and not isinstance(value, str):
-        items = list(value)
-        open_, close = ("#{", "}") if isinstance(value, (set, frozenset)) else ("[", "]")
-        parts, used = [], len(open_)
-        for item in items:
-            piece = show(item)
-            if used + len(piece) + 1 > limit and parts:
-                break
-            parts.append(_clip(piece, limit))
-            used += len(piece) + 1
-        rest = len(items) - len(parts)
-        return open_ + " ".join(parts) + (f" \u2026+{rest}" if rest else "") + close
-    return _clip(text, limit)

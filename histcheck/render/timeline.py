@@ -18,8 +18,9 @@ This module builds that page from a ``History`` and a ``Result``:
 * every other checker's findings are drawn in its own words (``marks``): a badge per checker ("lost writes: 12",
   "G2-item", "valid: set") and each anomaly's operations outlined in its kind's colour, with the explanation in
   their tooltip; "jump" goes to the first anomaly, "next" to the following ones;
-* values are EDN: whole in the tooltip (up to ``MAX_VALUE_CHARS``), cut at an element boundary on the bar's label
-  (``marks.short_value``), so that a transaction or a read of a whole set stays readable.
+* values are EDN (``clipped.clipped_edn``): whole in the tooltip up to ``value_limit`` characters, cut at an
+  element boundary on the bar's label, so that a transaction or a read of a whole set stays readable and a long
+  list-append history, whose reads grow with the run, still makes a page of a few MB.
 
 The page itself (``timeline.html`` next to this file: inline CSS and JS, no network) draws on a canvas and only
 paints what is visible, so scrolling and zooming stay smooth on large histories.
@@ -35,11 +36,14 @@ from ..history import History
 from ..values import show
 from .faults import FaultWindow, fault_windows, legend
 from .lanes import worker_lanes
-from .marks import anomaly_marks, badges, short_value, sub_results, verdict_text
+from .clipped import clipped_edn
+from .marks import anomaly_marks, badges, sub_results, verdict_text
 
 TEMPLATE = Path(__file__).with_name("timeline.html")
 STATUS_CODES = {"ok": 0, "fail": 1, "info": 2, "open": 3}
-MAX_VALUE_CHARS = 4000     # a value's EDN in the tooltip; longer ones are cut, saying how long they were
+MAX_VALUE_CHARS = 4000     # a value's EDN in the tooltip; longer ones are cut, saying what was left out
+MIN_VALUE_CHARS = 160      # ... but never below this, however long the history
+VALUE_BUDGET = 16_000_000  # characters of values in one page: long histories get shorter tooltips, not huge pages
 LABEL_CHARS = 48           # a value's EDN on its bar's label
 
 
@@ -160,6 +164,7 @@ def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interne
     key_of = {k: i for i, k in enumerate(keys)}
     cols: dict[str, list] = {name: [] for name in ("lane", "proc", "start", "end", "status", "f", "inv", "out",
                                                    "label", "index", "iidx", "key")}
+    limit = value_limit(len(calls))
     for c in calls:
         comp = c.complete
         cols["lane"].append(lane_of[c.process])
@@ -169,11 +174,11 @@ def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interne
         cols["status"].append(STATUS_CODES.get(c.status, 3))
         cols["f"].append(fs(str(c.f)))
         out = c.value if comp is not None and c.status == "ok" else (comp.value if comp is not None else None)
-        cols["inv"].append(vals(_clip(show(_inner(c.invoke.value, c.key is not None)))))
-        out_id = vals(_clip(show(out)))
+        cols["inv"].append(vals(clipped_edn(_inner(c.invoke.value, c.key is not None), limit)))
+        out_id = vals(clipped_edn(out, limit))
         cols["out"].append(out_id)
-        short = short_value(out, LABEL_CHARS) if len(vals.items[out_id]) > LABEL_CHARS else None
-        cols["label"].append(out_id if short is None else vals(short))
+        long = len(vals.items[out_id]) > LABEL_CHARS
+        cols["label"].append(vals(clipped_edn(out, LABEL_CHARS)) if long else out_id)
         cols["index"].append(comp.index if comp is not None else c.invoke.index)
         cols["iidx"].append(c.invoke.index)
         cols["key"].append(key_of.get(c.key, -1))
@@ -184,8 +189,10 @@ def _inner(value: Any, keyed: bool) -> Any:
     return value[1] if keyed and isinstance(value, tuple) and len(value) == 2 else value
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + f"... ({len(text)} chars)"
+def value_limit(calls: int) -> int:
+    """Characters of each value in the tooltips: the whole up to ``MAX_VALUE_CHARS`` while the page stays within
+    ``VALUE_BUDGET`` (two values per call), less in longer histories."""
+    return max(MIN_VALUE_CHARS, min(MAX_VALUE_CHARS, VALUE_BUDGET // max(1, 2 * calls)))
 
 
 def nemesis_intervals(history: History) -> list[list]:
