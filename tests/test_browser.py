@@ -434,3 +434,40 @@ def test_list_append_write_skew_says_g2_item_and_jumps_to_the_cycle(browser, art
     assert "G2-item: So T1 -> T2 -> T1" in tip and "write skew" in tip and "rw  key" in tip, tip
     assert "[[:r 0 [" in tip  # the transaction's whole value, as EDN
     assert browser.errors() == []
+
+
+def test_100k_event_set_with_5000_lost_adds_opens_fast_and_marks_them_all(browser, artifacts, tmp_path):
+    from histcheck.checkers import check
+    from render_histories import lost_set
+    n = 49_999
+    history = lost_set(n_adds=n, lost=tuple(range(0, n, 10)), processes=10)
+    assert len(history.ops) >= 100_000
+    result = check(history, "set")
+    page = write_timeline(tmp_path / "lost-100k.html", history, result)
+    assert page.stat().st_size < 8_000_000
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "lost writes: 5000"
+    assert browser.evaluate("window.histcheckTimeline.marked().length") == 5000
+    state, png = jump_to_first_anomaly(browser, artifacts / "lost-100k-timeline.png")
+    first_add = next(op.index for op in history.ops if op.type == "ok" and op.f == "add" and op.value == 0)
+    assert state["jumped"] == str(first_add)
+    assert colour_pixels(png, state["boxes"][0], "#d62728") > 20
+    assert browser.errors() == []
+
+
+def test_corpus_set_full_page_names_lost_and_unexpected(browser, artifacts, tmp_path):
+    import histcheck
+    from histcheck.checkers import check
+    path = CORPUS / "elle-cli/jepsen/set_full.json"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    history = histcheck.load(path)
+    page = write_timeline(tmp_path / "set-full.html", history, check(history, "set-full"))
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "lost writes: 293, unexpected: 293"
+    state, png = jump_to_first_anomaly(browser, artifacts / "set-full-timeline.png")
+    assert state["kind"] == "lost" and state["jumped"] == "1"      # the add of [0 0], and the read missing it
+    assert state["jumpedOps"] == "1,587"
+    assert browser.errors() == []
