@@ -218,3 +218,22 @@ def test_corpus_row_renders_with_the_anomaly_on_the_badge(row: dict, tmp_path: P
         assert (out / f"cycle-{kind}.png").stat().st_size > 5000
     if not cycles:
         assert not list(out.glob("cycle-*.png"))
+
+
+def test_operations_without_a_process_are_drawn_on_a_lane_of_their_own(tmp_path: Path):
+    """elle-cli's long-fork history: reads without a :process, each invocation followed by its completion."""
+    from histcheck.checkers.report import write
+    from histcheck.history import History, Op
+    group = ((Keyword("r"), 0, None), (Keyword("r"), 1, None), (Keyword("r"), 2, None))
+    rows = [("invoke", group), ("ok", ((Keyword("r"), 0, 1), (Keyword("r"), 1, 1), (Keyword("r"), 2, None))),
+            ("invoke", group[::-1]), ("ok", ((Keyword("r"), 2, 1), (Keyword("r"), 0, 1), (Keyword("r"), 1, None)))]
+    history = History([Op(t, None, "read", v, index=i) for i, (t, v) in enumerate(rows)], source="long-fork.edn")
+    result = check(history, "long-fork", **{"group-size": "3"})
+    data = timeline_data(history, result)
+    assert data["lanes"] == [{"name": "no :process", "procs": ["nil"]}]
+    ops = data["ops"]
+    assert (ops["start"], ops["end"], ops["iidx"], ops["index"]) == ([0, 2], [1, 3], [0, 2], [1, 3])
+    assert data["verdict"] == "long-fork" and data["anomalies"]["marks"] == [[0, [0, 1], 0]]
+    write(tmp_path, history, result)
+    assert not (tmp_path / "report-errors.txt").exists(), (tmp_path / "report-errors.txt").read_text()
+    assert (tmp_path / "timeline.html").exists()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HistoryError
-from ..history import History
+from ..history import Call, History, Op
 from ..values import show
 from .faults import FaultWindow, fault_windows, legend
 from .lanes import worker_lanes
@@ -92,7 +92,11 @@ def timeline_data(history: History, result: Any = None, counterexample: Any = No
     procs = sorted({c.process for c in calls}, key=lambda p: (str(type(p)), p))
     proc_of = {p: i for i, p in enumerate(procs)}
     fs, vals = _Interner(), _Interner()
-    ops = _columns(calls, lanes.lane_of, proc_of, keys, fs, vals, positions)
+    lane_of, lane_names = dict(lanes.lane_of), _lane_names(lanes)
+    if any(c.process is None for c in calls):
+        lane_of[None] = len(lane_names)
+        lane_names.append({"name": "no :process", "procs": ["nil"]})
+    ops = _columns(calls, lane_of, proc_of, keys, fs, vals, positions)
     failure = _failure_marks(calls, _linearizability(result), counterexample)
     windows = fault_windows(history)
     nemesis = [w.row() + [w.detail, w.kind] for w in windows]
@@ -101,7 +105,7 @@ def timeline_data(history: History, result: Any = None, counterexample: Any = No
         "valid": _valid(result), "verdict": _verdict(result), "badges": [b.to_dict() for b in badges(result)],
         "summary": _summary(result, counterexample), "anomalies": anomaly_marks(calls, result),
         "n": len(history.ops), "procs": [show(p) for p in procs], "keys": [show(k) for k in keys],
-        "lanes": _lane_names(lanes), "concurrency": lanes.concurrency, "lane_source": lanes.source,
+        "lanes": lane_names, "concurrency": lanes.concurrency, "lane_source": lanes.source,
         "fs": fs.items, "vals": vals.items, "ops": ops, "nemesis": nemesis,
         "nemesis_legend": nemesis_legend(windows), "failure": failure, "time": time_axis(history, ops, nemesis),
         "states": _states(calls, _linearizability(result),
@@ -148,15 +152,36 @@ def _calls_and_keys(history: History) -> tuple[list, list]:
     """The calls, and the independent keys when the whole history is of ``[k v]`` values.  Some checkers'
     histories look keyed without being so (set-full's adds of ``[k v]`` pairs with reads of plain elements): those
     are drawn as one object, as their checker judged them."""
-    calls = history.calls(include_failed=True)
+    calls = history.calls(include_failed=True) + processless_calls(history)
     style = history.key_style()
     if style is None:
         return calls, []
     try:
         groups = history.split_keys(calls, style)
     except HistoryError:
-        return history.calls(include_failed=True), []   # split_keys rewrote some calls before it stopped
+        return history.calls(include_failed=True) + processless_calls(history), []  # split_keys rewrote some
     return calls, sorted(groups, key=lambda k: (str(type(k)), str(k)))
+
+
+def processless_calls(history: History) -> list[Call]:
+    """The operations without a ``:process`` (elle-cli writes long-fork and bank histories of completed reads
+    only), which ``History.calls`` leaves out, as calls on a lane of their own: each completion with the
+    invocation just before it when that is one of the same ``:f`` (such files are written one operation at a
+    time), else on its own."""
+    out: list[Call] = []
+    pending: tuple[int, Op] | None = None
+    for pos, op in enumerate(history.ops):
+        if op.process is not None:
+            continue
+        if op.type == "invoke":
+            pending = (pos, op)
+            continue
+        start, invoke = pending if pending is not None and pending[1].f == op.f else (pos, op)
+        pending = None
+        status = op.type if op.type in ("ok", "fail", "info") else "ok"
+        out.append(Call(id=-1 - len(out), process=None, f=op.f, value=op.value if status == "ok" else invoke.value,
+                        status=status, invoke=invoke, complete=op, call_pos=start, return_pos=pos))
+    return out
 
 
 def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interner, vals: _Interner,
