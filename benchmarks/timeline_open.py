@@ -3,7 +3,9 @@
 Opening is measured as tests/test_browser.py does: from ``Page.navigate`` until the page says it is ready (its
 data parsed, lanes built, first frame drawn).  Rows: the linearizability failure of test_browser's synthetic
 register history, and a set history of the same size whose final read lost a tenth of the adds (every lost add
-marked), and a list-append history with one write skew.  Run: ``python benchmarks/timeline_open.py [events]``.
+marked), and a list-append history with one write skew.  Run: ``python benchmarks/timeline_open.py [events]``;
+``PYTHONPATH=../main python benchmarks/timeline_open.py`` measures the main checkout the same way (the script
+puts its own directory first on the path, so PYTHONPATH wins over the editable install).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_browser import Browser, _renumber, synthetic  # noqa: E402  (the test's own driver and history)
 from render_histories import lost_set, write_skew_list_append  # noqa: E402
 
+import histcheck  # noqa: E402
 from histcheck.checkers import check  # noqa: E402
 from histcheck.render.timeline import write_timeline  # noqa: E402
 
@@ -37,6 +40,7 @@ def cases(events: int):
 def main(events: int = 100_000) -> None:
     browser = Browser()
     try:
+        print(f"histcheck from {Path(histcheck.__file__).parent}\n")
         print(f"| history | events | build (s) | page (MB) | open in Chromium (s), median of {REPEATS} |")
         print("|---|---|---|---|---|")
         with tempfile.TemporaryDirectory() as tmp:
