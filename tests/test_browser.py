@@ -470,4 +470,8 @@ def test_corpus_set_full_page_names_lost_and_unexpected(browser, artifacts, tmp_
     state, png = jump_to_first_anomaly(browser, artifacts / "set-full-timeline.png")
     assert state["kind"] == "lost" and state["jumped"] == "1"      # the add of [0 0], and the read missing it
     assert state["jumpedOps"] == "1,587"
+    # too far apart for one screen: the add is in view, the final read is a tag at the right edge
+    assert 0 < state["boxes"][0]["x"] < state["width"] < state["boxes"][1]["x"]
+    (tag,) = browser.evaluate("window.histcheckTimeline.offscreen()")
+    assert (tag["index"], tag["side"]) == (587, "right") and tag["text"].endswith("read at index 587 \u2192")
     assert browser.errors() == []
