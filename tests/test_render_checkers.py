@@ -237,3 +237,11 @@ def test_operations_without_a_process_are_drawn_on_a_lane_of_their_own(tmp_path:
     write(tmp_path, history, result)
     assert not (tmp_path / "report-errors.txt").exists(), (tmp_path / "report-errors.txt").read_text()
     assert (tmp_path / "timeline.html").exists()
+
+
+def test_transactions_without_f_are_labelled_by_their_value():
+    history = histcheck.load(CORPUS / "elle-cli/elle/paper-example.edn") if (CORPUS / "elle-cli").exists() else None
+    if history is None:
+        pytest.skip(f"the corpus is absent ({CORPUS})")
+    data = timeline_data(history, check(history, "list-append"))
+    assert data["fs"] == [""] and "None" not in json.dumps(data["vals"])

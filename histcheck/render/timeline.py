@@ -197,7 +197,7 @@ def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interne
         cols["start"].append(c.call_pos)
         cols["end"].append(positions[id(comp)] if comp is not None else -1)
         cols["status"].append(STATUS_CODES.get(c.status, 3))
-        cols["f"].append(fs(str(c.f)))
+        cols["f"].append(fs("" if c.f is None else str(c.f)))   # elle-cli's transactions have no :f
         out = c.value if comp is not None and c.status == "ok" else (comp.value if comp is not None else None)
         cols["inv"].append(vals(clipped_edn(_inner(c.invoke.value, c.key is not None), limit)))
         out_id = vals(clipped_edn(out, limit))
@@ -363,5 +363,5 @@ def _findings(result: Any) -> str:
             lines += ["  " + line for line in explain_anomaly(a)]
         if len(sub.anomalies) > FINDINGS_SHOWN:
             lines.append(f"  ... {len(sub.anomalies) - FINDINGS_SHOWN} more listed in explanation.txt and "
-                         f"results.json; each is outlined below, \"next\" goes from one to the next")
+                         f"results.json, and outlined below: \"next\" goes from one to the next")
     return "\n".join(lines)
