@@ -4,8 +4,8 @@
 verdict as data (``results.json``, ``results.edn``), the reasoning in sentences (``explanation.txt``), the minimal
 counterexample as a history that can be checked again (``counterexample.edn``, and
 ``counterexample-with-sources.edn`` when keeping the writes of the values read tells more), the whole history as an
-interactive page (``timeline.html``) and the figures (``anomaly.png``/``.svg``, ``latency-raw.png``,
-``latency-quantiles.png``, ``rate.png``, ``availability.png``).  docs/results.md explains each file.  What each
+interactive page (``timeline.html``) and the figures (``anomaly.png``/``.svg``, ``cycle-<kind>.png`` for Elle's
+cycle anomalies, ``latency-raw.png``, ``latency-quantiles.png``, ``rate.png``, ``availability.png``).  docs/results.md explains each file.  What each
 fault did to availability (``availability.summary_lines``) ends explanation.txt and is in results.json.
 
 The minimal counterexample is computed once here and shown first everywhere: at the top of the explanation,

@@ -349,3 +349,129 @@ def test_partition_kill_run_has_a_lane_per_worker_and_labels_that_never_overlap(
     assert 0 < state["box"]["x"] < state["width"]
     assert red_pixels(png, state["box"]) > 20
     assert browser.errors() == []
+
+
+# -- the checker's language: anomalies of checkers other than linearizability ---------------------------------
+
+def colour_pixels(png: bytes, box: dict, colour: str, tolerance: int = 40) -> int:
+    """Pixels within ``tolerance`` of ``colour`` (``#rrggbb``) around an operation's box."""
+    from PIL import Image
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    want = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    x0, y0 = int(box["x"]) - 6, int(box["y"]) - 2
+    x1, y1 = int(box["x"] + max(box["w"], 4)) + 8, int(box["y"] + box["h"]) + 2
+    return sum(1 for x in range(max(0, x0), min(img.width, x1)) for y in range(max(0, y0), min(img.height, y1))
+               if all(abs(a - b) <= tolerance for a, b in zip(img.getpixel((x, y)), want)))
+
+
+def tooltip_of(browser: Browser, call: int) -> str:
+    return browser.evaluate(f"""(() => {{ const b = window.histcheckTimeline.box({call});
+        document.getElementById('cv').dispatchEvent(new MouseEvent('mousemove', {{clientX: b.x + Math.min(b.w, 20) / 2,
+            clientY: b.y + 13, bubbles: true}}));
+        return document.getElementById('tip').textContent; }})()""")
+
+
+def jump_to_first_anomaly(browser: Browser, shot: Path) -> tuple[dict, bytes]:
+    browser.evaluate("document.getElementById('scroller').scrollLeft = 0")
+    browser.evaluate("document.getElementById('jump').click()")
+    time.sleep(1.8)  # past the flashing: the outlines are back in their kind's colour
+    browser.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    state = browser.evaluate("""(() => { const t = window.histcheckTimeline, s = document.getElementById('scroller'),
+        f = t.focused();
+        return {boxes: f.map(i => t.box(i)), focused: f, width: s.clientWidth, jumped: document.body.dataset.jumped,
+                jumpedOps: document.body.dataset.jumpedOps, kind: document.body.dataset.jumpedKind}; })()""")
+    return state, browser.screenshot(shot)
+
+
+def test_set_with_lost_adds_says_lost_writes_and_jumps_to_the_first(browser, artifacts, tmp_path):
+    from histcheck.checkers import check
+    from render_histories import lost_set
+    history = lost_set()
+    result = check(history, "set")
+    page = write_timeline(tmp_path / "lost-set.html", history, result)
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "lost writes: 3"
+    assert browser.evaluate("document.getElementById('jump').textContent") == "Jump to first anomaly"
+    marked = browser.evaluate("window.histcheckTimeline.marked()")
+    adds = {op.value: op.index for op in history.ops if op.type == "ok" and op.f == "add"}
+    final = history.ops[-1].index
+    assert [m["kind"] for m in marked] == ["lost"] * 3
+    assert [m["indexes"] for m in marked] == [[adds[7], final], [adds[19], final], [adds[23], final]]
+    state, png = jump_to_first_anomaly(browser, artifacts / "lost-set-timeline.png")
+    assert state["kind"] == "lost" and state["jumped"] == str(adds[7])
+    assert state["jumpedOps"] == f"{adds[7]},{final}"   # the lost add, and the final read that misses it
+    add_box, read_box = state["boxes"]
+    assert 0 < add_box["x"] < state["width"] and 0 < read_box["x"] < state["width"], state
+    assert colour_pixels(png, add_box, "#d62728") > 20, "the lost add is not outlined in red"
+    assert colour_pixels(png, read_box, "#d62728") > 20, "the final read is not outlined in red"
+    tip = tooltip_of(browser, state["focused"][0])
+    assert "lost: Element 7 was added by process" in tip and "absent from the final read" in tip, tip
+    browser.evaluate("document.getElementById('next').click()")
+    assert browser.evaluate("document.body.dataset.jumped") == str(adds[19])
+    assert browser.errors() == []
+
+
+def test_list_append_write_skew_says_g2_item_and_jumps_to_the_cycle(browser, artifacts, tmp_path):
+    from histcheck.checkers import check
+    from render_histories import write_skew_list_append
+    history = write_skew_list_append()
+    result = check(history, "list-append")
+    page = write_timeline(tmp_path / "write-skew.html", history, result)
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "G2-item"
+    (cycle,) = browser.evaluate("window.histcheckTimeline.marked()")
+    expected = sorted(op["index"] for op in result.anomalies[0].ops)
+    assert cycle["kind"] == "G2-item" and sorted(cycle["indexes"]) == expected
+    state, png = jump_to_first_anomaly(browser, artifacts / "write-skew-timeline.png")
+    assert state["kind"] == "G2-item" and state["jumped"] == str(expected[0])
+    assert sorted(int(i) for i in state["jumpedOps"].split(",")) == expected
+    for box in state["boxes"]:
+        assert 0 < box["x"] < state["width"], state
+        assert colour_pixels(png, box, "#0b6e99") > 20, "a transaction of the cycle is not outlined"
+    tip = tooltip_of(browser, state["focused"][0])
+    assert "G2-item: So T1 -> T2 -> T1" in tip and "write skew" in tip and "rw  key" in tip, tip
+    assert "[[:r 0 [" in tip  # the transaction's whole value, as EDN
+    assert browser.errors() == []
+
+
+def test_100k_event_set_with_5000_lost_adds_opens_fast_and_marks_them_all(browser, artifacts, tmp_path):
+    from histcheck.checkers import check
+    from render_histories import lost_set
+    n = 49_999
+    history = lost_set(n_adds=n, lost=tuple(range(0, n, 10)), processes=10)
+    assert len(history.ops) >= 100_000
+    result = check(history, "set")
+    page = write_timeline(tmp_path / "lost-100k.html", history, result)
+    assert page.stat().st_size < 8_000_000
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "lost writes: 5000"
+    assert browser.evaluate("window.histcheckTimeline.marked().length") == 5000
+    state, png = jump_to_first_anomaly(browser, artifacts / "lost-100k-timeline.png")
+    first_add = next(op.index for op in history.ops if op.type == "ok" and op.f == "add" and op.value == 0)
+    assert state["jumped"] == str(first_add)
+    assert colour_pixels(png, state["boxes"][0], "#d62728") > 20
+    assert browser.errors() == []
+
+
+def test_corpus_set_full_page_names_lost_and_unexpected(browser, artifacts, tmp_path):
+    import histcheck
+    from histcheck.checkers import check
+    path = CORPUS / "elle-cli/jepsen/set_full.json"
+    if not path.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    history = histcheck.load(path)
+    page = write_timeline(tmp_path / "set-full.html", history, check(history, "set-full"))
+    assert browser.open(page) < 3.0
+    assert browser.errors() == []
+    assert browser.evaluate("document.getElementById('verdict').textContent") == "lost writes: 293, unexpected: 293"
+    state, png = jump_to_first_anomaly(browser, artifacts / "set-full-timeline.png")
+    assert state["kind"] == "lost" and state["jumped"] == "1"      # the add of [0 0], and the read missing it
+    assert state["jumpedOps"] == "1,587"
+    # too far apart for one screen: the add is in view, the final read is a tag at the right edge
+    assert 0 < state["boxes"][0]["x"] < state["width"] < state["boxes"][1]["x"]
+    (tag,) = browser.evaluate("window.histcheckTimeline.offscreen()")
+    assert (tag["index"], tag["side"]) == (587, "right") and tag["text"].endswith("read at index 587 \u2192")
+    assert browser.errors() == []

@@ -8,6 +8,7 @@ with matplotlib's Agg backend (no display needed):
 
 * ``anomaly_window``: the calls overlapping the failure, a lane per process, the failing operation outlined in
   red and the minimal counterexample in purple, as PNG and SVG;
+* ``cycle_figures``: for Elle's cycle anomalies, the first cycle of each kind as a small graph (``cycle-G2-item.png``);
 * ``latency_raw``: one point per completed call, by ``f`` and outcome (ok / fail / info), log scale;
 * ``latency_quantiles``: the 0.5, 0.95, 0.99 and max latency per ``f`` in time buckets;
 * ``rate``: completions per second, by ``f`` and outcome;
@@ -366,11 +367,33 @@ def _window_title(failure: Any) -> str:
             f"purple: minimal counterexample (dashed: writes of values read) · dotted red: pending · shaded: nemesis")
 
 
+def cycle_figures(result: Any, out_dir: Path) -> list[Path]:
+    """``cycle-<kind>.png`` for the first anomaly of each kind that is a cycle (Elle's G0, G1c, G-single, G2-item
+    and their ``-process``/``-realtime`` variants): its transactions round a circle, each edge labelled with the
+    key and values that make it (``histcheck.checkers.elle.figure.draw_cycle``)."""
+    from ..checkers.elle.figure import draw_cycle
+    from .marks import sub_results
+    if result is None:
+        return []
+    drawn: dict[str, Path] = {}
+    for sub in sub_results(result):
+        for a in getattr(sub, "anomalies", None) or []:
+            if a.kind not in drawn and isinstance(a.facts, dict) and a.facts.get("cycle"):
+                drawn[a.kind] = draw_cycle(a, Path(out_dir) / f"cycle-{_file_safe(a.kind)}.png")
+    return list(drawn.values())
+
+
+def _file_safe(kind: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in kind)
+
+
 def draw_all(history: History, result: Any, counterexample: Any, out_dir: Path) -> list[Path]:
-    """Every figure into ``out_dir``: the anomaly window (if invalid), latency (raw, quantiles) and rate."""
+    """Every figure into ``out_dir``: the anomaly window (if not linearizable), a cycle figure per kind of cycle
+    found, latency (raw, quantiles) and rate."""
     out_dir = Path(out_dir)
     clk = clock(history)
     paths = anomaly_window(history, result, counterexample, out_dir / "anomaly")
+    paths += cycle_figures(result, out_dir)
     paths.append(latency_raw(history, out_dir / "latency-raw.png", clk))
     paths.append(latency_quantiles(history, out_dir / "latency-quantiles.png", clk))
     paths.append(rate(history, out_dir / "rate.png", clk))

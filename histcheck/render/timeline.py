@@ -14,7 +14,13 @@ This module builds that page from a ``History`` and a ``Result``:
   also carry each call's start and end in milliseconds, and the page can switch to a time axis;
 * the failing operation, the minimal counterexample and the longest partial linearization (as linearization
   points, each inside its operation's bar, in order) are marked by call id;
-* where the model can replay the longest linearization, each of its operations carries the state before and after.
+* where the model can replay the longest linearization, each of its operations carries the state before and after;
+* every other checker's findings are drawn in its own words (``marks``): a badge per checker ("lost writes: 12",
+  "G2-item", "valid: set") and each anomaly's operations outlined in its kind's colour, with the explanation in
+  their tooltip; "jump" goes to the first anomaly, "next" to the following ones;
+* values are EDN (``clipped.clipped_edn``): whole in the tooltip up to ``value_limit`` characters, cut at an
+  element boundary on the bar's label, so that a transaction or a read of a whole set stays readable and a long
+  list-append history, whose reads grow with the run, still makes a page of a few MB.
 
 The page itself (``timeline.html`` next to this file: inline CSS and JS, no network) draws on a canvas and only
 paints what is visible, so scrolling and zooming stay smooth on large histories.
@@ -26,14 +32,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..history import History
+from ..errors import HistoryError
+from ..history import Call, History, Op
 from ..values import show
 from .faults import FaultWindow, fault_windows, legend
 from .lanes import worker_lanes
+from .clipped import clipped_edn
+from .marks import anomaly_marks, badges, sub_results, verdict_text
 
 TEMPLATE = Path(__file__).with_name("timeline.html")
 STATUS_CODES = {"ok": 0, "fail": 1, "info": 2, "open": 3}
-MAX_VALUE_CHARS = 300
+MAX_VALUE_CHARS = 4000     # a value's EDN in the tooltip; longer ones are cut, saying what was left out
+MIN_VALUE_CHARS = 160      # ... but never below this, however long the history
+VALUE_BUDGET = 16_000_000  # characters of values in one page: long histories get shorter tooltips, not huge pages
+LABEL_CHARS = 48           # a value's EDN on its bar's label
 
 
 class _Interner:
@@ -81,20 +93,34 @@ def timeline_data(history: History, result: Any = None, counterexample: Any = No
     procs = sorted({c.process for c in calls}, key=lambda p: (str(type(p)), p))
     proc_of = {p: i for i, p in enumerate(procs)}
     fs, vals = _Interner(), _Interner()
-    ops = _columns(calls, lanes.lane_of, proc_of, keys, fs, vals, positions)
-    failure = _failure_marks(calls, result, counterexample)
+    lane_of, lane_names = dict(lanes.lane_of), _lane_names(lanes)
+    if any(c.process is None for c in calls):
+        lane_of[None] = len(lane_names)
+        lane_names.append({"name": "no :process", "procs": ["nil"]})
+    ops = _columns(calls, lane_of, proc_of, keys, fs, vals, positions)
+    failure = _failure_marks(calls, _linearizability(result), counterexample)
     windows = fault_windows(history)
     nemesis = [w.row() + [w.detail, w.kind] for w in windows]
     return {
         "title": title or f"histcheck: {Path(history.source).name if history.source else 'history'}",
-        "valid": _valid(result), "verdict": _verdict(result), "summary": _summary(result, counterexample),
+        "valid": _valid(result), "verdict": _verdict(result), "badges": [b.to_dict() for b in badges(result)],
+        "summary": _summary(result, counterexample), "anomalies": anomaly_marks(calls, result),
         "n": len(history.ops), "procs": [show(p) for p in procs], "keys": [show(k) for k in keys],
-        "lanes": _lane_names(lanes), "concurrency": lanes.concurrency, "lane_source": lanes.source,
+        "lanes": lane_names, "concurrency": lanes.concurrency, "lane_source": lanes.source,
         "fs": fs.items, "vals": vals.items, "ops": ops, "nemesis": nemesis,
         "nemesis_legend": nemesis_legend(windows), "failure": failure, "time": time_axis(history, ops, nemesis),
-        "states": _states(calls, result, model if model is not None else getattr(result, "model", None),
+        "states": _states(calls, _linearizability(result),
+                          model if model is not None else getattr(result, "model", None),
                           init if init is not None else getattr(result, "init", None)),
     }
+
+
+def _linearizability(result: Any) -> Any:
+    """The (sub-)result that carries a linearizability ``Failure``, if any: the result itself, or the
+    ``linearizable`` checker's of a composed check."""
+    if result is None or getattr(result, "failure", None) is not None:
+        return result
+    return next((r for r in sub_results(result) if getattr(r, "failure", None) is not None), result)
 
 
 def _lane_names(lanes: Any) -> list[dict[str, Any]]:
@@ -124,19 +150,47 @@ def time_axis(history: History, ops: dict[str, list], nemesis: list[list] | None
 
 
 def _calls_and_keys(history: History) -> tuple[list, list]:
-    calls = history.calls(include_failed=True)
+    """The calls, and the independent keys when the whole history is of ``[k v]`` values.  Some checkers'
+    histories look keyed without being so (set-full's adds of ``[k v]`` pairs with reads of plain elements): those
+    are drawn as one object, as their checker judged them."""
+    calls = history.calls(include_failed=True) + processless_calls(history)
     style = history.key_style()
     if style is None:
         return calls, []
-    groups = history.split_keys(calls, style)
+    try:
+        groups = history.split_keys(calls, style)
+    except HistoryError:
+        return history.calls(include_failed=True) + processless_calls(history), []  # split_keys rewrote some
     return calls, sorted(groups, key=lambda k: (str(type(k)), str(k)))
+
+
+def processless_calls(history: History) -> list[Call]:
+    """The operations without a ``:process`` (elle-cli writes long-fork and bank histories of completed reads
+    only), which ``History.calls`` leaves out, as calls on a lane of their own: each completion with the
+    invocation just before it when that is one of the same ``:f`` (such files are written one operation at a
+    time), else on its own."""
+    out: list[Call] = []
+    pending: tuple[int, Op] | None = None
+    for pos, op in enumerate(history.ops):
+        if op.process is not None:
+            continue
+        if op.type == "invoke":
+            pending = (pos, op)
+            continue
+        start, invoke = pending if pending is not None and pending[1].f == op.f else (pos, op)
+        pending = None
+        status = op.type if op.type in ("ok", "fail", "info") else "ok"
+        out.append(Call(id=-1 - len(out), process=None, f=op.f, value=op.value if status == "ok" else invoke.value,
+                        status=status, invoke=invoke, complete=op, call_pos=start, return_pos=pos))
+    return out
 
 
 def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interner, vals: _Interner,
              positions: dict[int, int]) -> dict[str, list]:
     key_of = {k: i for i, k in enumerate(keys)}
-    cols: dict[str, list] = {name: [] for name in
-                             ("lane", "proc", "start", "end", "status", "f", "inv", "out", "index", "iidx", "key")}
+    cols: dict[str, list] = {name: [] for name in ("lane", "proc", "start", "end", "status", "f", "inv", "out",
+                                                   "label", "index", "iidx", "key")}
+    limit = value_limit(len(calls))
     for c in calls:
         comp = c.complete
         cols["lane"].append(lane_of[c.process])
@@ -144,10 +198,13 @@ def _columns(calls: list, lane_of: dict, proc_of: dict, keys: list, fs: _Interne
         cols["start"].append(c.call_pos)
         cols["end"].append(positions[id(comp)] if comp is not None else -1)
         cols["status"].append(STATUS_CODES.get(c.status, 3))
-        cols["f"].append(fs(str(c.f)))
-        cols["inv"].append(vals(_clip(show(_inner(c.invoke.value, c.key is not None)))))
-        cols["out"].append(vals(_clip(show(c.value if comp is not None and c.status == "ok" else
-                                           (comp.value if comp is not None else None)))))
+        cols["f"].append(fs("" if c.f is None else str(c.f)))   # elle-cli's transactions have no :f
+        out = c.value if comp is not None and c.status == "ok" else (comp.value if comp is not None else None)
+        cols["inv"].append(vals(clipped_edn(_inner(c.invoke.value, c.key is not None), limit)))
+        out_id = vals(clipped_edn(out, limit))
+        cols["out"].append(out_id)
+        long = len(vals.items[out_id]) > LABEL_CHARS
+        cols["label"].append(vals(clipped_edn(out, LABEL_CHARS)) if long else out_id)
         cols["index"].append(comp.index if comp is not None else c.invoke.index)
         cols["iidx"].append(c.invoke.index)
         cols["key"].append(key_of.get(c.key, -1))
@@ -158,8 +215,10 @@ def _inner(value: Any, keyed: bool) -> Any:
     return value[1] if keyed and isinstance(value, tuple) and len(value) == 2 else value
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + f"... ({len(text)} chars)"
+def value_limit(calls: int) -> int:
+    """Characters of each value in the tooltips: the whole up to ``MAX_VALUE_CHARS`` while the page stays within
+    ``VALUE_BUDGET`` (two values per call), less in longer histories."""
+    return max(MIN_VALUE_CHARS, min(MAX_VALUE_CHARS, VALUE_BUDGET // max(1, 2 * calls)))
 
 
 def nemesis_intervals(history: History) -> list[list]:
@@ -270,14 +329,15 @@ def _valid(result: Any) -> Any:
 
 
 def _verdict(result: Any) -> str:
-    if result is None:
-        return "not checked"
-    return {True: "linearizable", False: "NOT linearizable"}.get(result.valid, f"unknown ({result.cause})")
+    """Every checker's badge on one line: what was checked and what was found."""
+    return verdict_text(result)
 
 
 def _summary(result: Any, ce: Any) -> str:
-    if result is None or result.failure is None:
-        return "" if result is None else result.summary()
+    if result is None:
+        return ""
+    if result.failure is None:
+        return _findings(result)
     from ..explain.sentences import describe
     text = f"{result.summary()}\nFirst error: {describe(result.failure.op)}"
     if ce is not None:
@@ -289,3 +349,20 @@ def _summary(result: Any, ce: Any) -> str:
         if writers:
             text += "; the writes of the values it read (dashed) at " + ", ".join(str(i) for i in writers)
     return text
+
+
+FINDINGS_SHOWN = 3     # anomalies spelled out in the summary above the lanes; the tooltips have every one
+
+
+def _findings(result: Any) -> str:
+    """The explanation's headline per checker, and its first anomalies in sentences."""
+    from ..explain.anomalies import explain_anomaly, headline
+    lines = []
+    for sub in sub_results(result):
+        lines.append(headline(sub) if sub.failure is None else sub.summary())
+        for a in sub.anomalies[:FINDINGS_SHOWN]:
+            lines += ["  " + line for line in explain_anomaly(a)]
+        if len(sub.anomalies) > FINDINGS_SHOWN:
+            lines.append(f"  ... {len(sub.anomalies) - FINDINGS_SHOWN} more listed in explanation.txt and "
+                         f"results.json, and outlined below: \"next\" goes from one to the next")
+    return "\n".join(lines)
