@@ -217,9 +217,7 @@ class DescribedDB(DB):
             path = render_text(path_template, context)
             if not os.path.isabs(path):
                 path = os.path.join(self.nodes[name].data_dir, path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as fh:
-                fh.write(render_text(content, context))
+            self.host(name).write_file(path, render_text(content, context))
 
     def environment(self, name: str) -> dict[str, str]:
         context = self.node_context(name)
@@ -293,7 +291,7 @@ class DescribedDB(DB):
                 ok = 200 <= status < 300
             else:
                 argv = [render_text(a, context) for a in probe.target]
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=probe.timeout)
+                done = self.host(name).run(argv, timeout=probe.timeout)
                 ok, body = done.returncode == 0, done.stdout
             if not ok:
                 return False, body
@@ -414,7 +412,7 @@ class DescribedDB(DB):
                 raise RuntimeError(f"{request.method} {url} answered {status}: {text[:200]}")
             return {"status": status}
         argv = [render_text(a, context) for a in request.target]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        done = self.host(name).run(argv, timeout=30)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {(done.stderr or done.stdout)[:200]}")
         return {"exit": 0}

@@ -83,6 +83,14 @@ class Network:
         """The command line that runs ``argv`` as node ``name`` (inside its namespace, when there is one)."""
         return list(argv)
 
+    def host(self, name: str) -> procs.NodeHost:
+        """Where node ``name``'s programs run: this machine, through ``wrap`` (remote networks: its host)."""
+        return procs.LocalHost(lambda argv: self.wrap(name, argv))
+
+    def heal_failures(self) -> dict[str, str]:
+        """Nodes whose links could not be healed (node -> why); only remote hosts can be out of reach."""
+        return {}
+
     def route_per_pair(self) -> None:
         """Ask, before ``setup``, for an address per ordered pair of nodes where the topology needs one to cut
         links without reading the protocol (the proxies); namespaces tell nodes apart by address already."""

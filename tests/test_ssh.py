@@ -1,0 +1,232 @@
+"""Remote nodes over real OpenSSH: three network namespaces stand in for three hosts, each running its own sshd
+(Debian openssh-server) on its namespace address with a fresh host key, and the runner drives them exactly as it
+would drive remote machines (it connects to the namespace addresses with a key and pinned host keys)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from histcheck.run import net, procs
+from histcheck.run.remote_net import RemoteNetwork
+from histcheck.run.ssh import HostUnreachable, load_hosts_file, parse_ssh_list
+
+SSHD = "/usr/sbin/sshd"
+pytestmark = [pytest.mark.cluster,
+              pytest.mark.skipif(not net.is_root(), reason="network namespaces need root"),
+              pytest.mark.skipif(not os.path.exists(SSHD) or shutil.which("ssh") is None,
+                                 reason="openssh-server / openssh-client are not installed (bash .ci/setup)")]
+
+NAMES = ["n1", "n2", "n3"]
+
+
+class Hosts:
+    """Three namespace "hosts" with an sshd each; ``file`` is a hosts file pinning their keys."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.network = net.NamespaceNetwork()
+        self.sshd: dict[str, subprocess.Popen] = {}
+        self.addresses: dict[str, str] = {}
+        self.made_privsep = False
+
+    def start(self) -> None:
+        if not os.path.isdir("/run/sshd"):  # sshd's privilege-separation directory (the package's service makes it)
+            os.makedirs("/run/sshd", mode=0o755)
+            self.made_privsep = True
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.root / "client")], check=True)
+        shutil.copy(self.root / "client.pub", self.root / "authorized_keys")
+        nodes = self.network.setup(NAMES, {"ssh": 22})
+        for name in NAMES:
+            ip = nodes[name].host
+            self.addresses[name] = ip
+            key = self.root / f"host_{name}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+            config = self.root / f"sshd_{name}.conf"
+            config.write_text(f"ListenAddress {ip}\nPort 22\nHostKey {key}\nPidFile {self.root}/sshd_{name}.pid\n"
+                              f"AuthorizedKeysFile {self.root}/authorized_keys\nPermitRootLogin prohibit-password\n"
+                              "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+                              "StrictModes no\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n")
+            log = open(self.root / f"sshd_{name}.log", "ab")
+            self.sshd[name] = subprocess.Popen(["ip", "netns", "exec", self.network.ns(name), SSHD, "-D", "-e",
+                                                "-f", str(config)], stdout=log, stderr=log,
+                                               start_new_session=True)
+        for name, ip in self.addresses.items():
+            assert procs.wait_until(lambda: _can_connect(ip, 22), 10), (self.root / f"sshd_{name}.log").read_text()
+
+    def host_key(self, name: str) -> str:
+        return (self.root / f"host_{name}.pub").read_text().strip()
+
+    def write_file(self, keys: dict[str, str] | None = None) -> Path:
+        keys = keys or {}
+        lines = ["[defaults]", 'user = "root"', f'identity_file = "{self.root}/client"', ""]
+        for name in NAMES:
+            lines += ["[[host]]", f'address = "{self.addresses[name]}"',
+                      f'host_key = "{keys.get(name, self.host_key(name))}"', ""]
+        path = self.root / f"hosts-{len(list(self.root.glob('hosts-*')))}.toml"
+        path.write_text("\n".join(lines))
+        return path
+
+    def ns_exec(self, name: str, *argv: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", self.network.ns(name), *argv], capture_output=True,
+                              text=True).stdout
+
+    def stop(self) -> None:
+        for proc in self.sshd.values():
+            procs.stop(proc, grace=2)
+        self.network.teardown()
+        if self.made_privsep:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+
+
+def _can_connect(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("ssh-hosts")
+    hosts = Hosts(root)
+    try:
+        hosts.start()
+        yield hosts
+    finally:
+        hosts.stop()
+    # nothing of the fixture survives: no sshd of its config, no namespace of this process
+    assert not [p for p in net.own_processes(os.getpid()) if "sshd" in p]
+    assert not net.leftovers(os.getpid())
+
+
+def remote_leftovers(hosts: Hosts, run_pid: int) -> list[str]:
+    """What a run of ``run_pid`` left on the "hosts": its directories, tables and processes."""
+    found = glob.glob(f"/tmp/histcheck-{run_pid}-*")
+    for name in NAMES:
+        tables = hosts.ns_exec(name, "nft", "list", "tables")
+        found += [f"{name}: {t}" for t in tables.splitlines() if f"histcheck-{run_pid}-remote" in t]
+    live = [p for p in net.own_processes(run_pid) if "<defunct>" not in p and f"histcheck-{run_pid}-" in p]
+    return found + live
+
+
+def test_parse_hosts() -> None:
+    parsed = parse_ssh_list("root@10.0.0.1,bob@db2:2222,db3")
+    assert [(h.user, h.address, h.port) for h in parsed.hosts] == [("root", "10.0.0.1", 22), ("bob", "db2", 2222),
+                                                                   (None, "db3", 22)]
+    from histcheck.errors import InputError
+    with pytest.raises(InputError, match="not a host"):
+        parse_ssh_list("root@,x")
+
+
+def test_bad_hosts_file_names_the_problem(tmp_path: Path) -> None:
+    from histcheck.errors import InputError
+    bad = tmp_path / "hosts.toml"
+    bad.write_text('[[host]]\naddress = "10.0.0.1"\nportt = 22\n')
+    with pytest.raises(InputError, match="portt") as info:
+        load_hosts_file(str(bad))
+    assert str(bad) in str(info.value)
+
+
+def test_commands_processes_and_a_lost_master(hosts: Hosts) -> None:
+    """A command round trip, a detached process killed by signal, a killed control master survived, and the
+    run's directory and table gone afterwards."""
+    network = RemoteNetwork(load_hosts_file(str(hosts.write_file())))
+    try:
+        nodes = network.setup(NAMES, {"client": 7000})
+        assert {n: nodes[n].host for n in NAMES} == hosts.addresses
+        host = network.host("n1")
+        assert host.run(["sh", "-c", "echo hello from $(hostname)"]).stdout.startswith("hello from")
+        host.make_dir(host.node_dir("", "n1"))
+        host.write_file(f"{host.root}/data/x.txt", "42\n")
+        assert host.run(["cat", f"{host.root}/data/x.txt"]).stdout == "42\n"
+        proc = host.spawn(["sleep", "60"], str(hosts.root / "n1.log"))
+        time.sleep(0.6)
+        assert proc.poll() is None
+        procs.kill(proc)
+        assert proc.returncode == -signal.SIGKILL
+        master = network.sessions["n2"].master_pid()
+        assert master is not None
+        os.kill(master, signal.SIGKILL)
+        assert procs.wait_until(lambda: not procs.pid_alive(master), 5)
+        assert network.host("n2").run(["echo", "again"]).stdout == "again\n"
+        assert network.sessions["n2"].reconnects == 1
+        network.cut_links({frozenset(("n1", "clients"))})
+        assert f"ip daddr {network.client_ips['n1']} drop" in hosts.ns_exec("n1", "nft", "list", "table", "inet",
+                                                                             network.table)
+        assert host.run(["echo", "still reachable"]).returncode == 0  # the SSH port is never cut
+        network.heal()
+        assert network.table not in hosts.ns_exec("n1", "nft", "list", "tables")
+    finally:
+        network.teardown()
+    assert network.heal_failures() == {}
+    assert remote_leftovers(hosts, os.getpid()) == []
+
+
+def run_cli(args: list[str], store: Path, timeout: float = 150) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "histcheck.run", "--store", str(store), "--quiet", "--no-report", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_host_whose_key_does_not_match_is_refused(hosts: Hosts, tmp_path: Path) -> None:
+    wrong = hosts.write_file({"n2": hosts.host_key("n3")})
+    proc = run_cli(["--nodes-file", str(wrong), "--time-limit", "5"], tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 254, out + err
+    assert hosts.addresses["n2"] in err and "host key" in err, err
+    assert hosts.addresses["n1"] not in err
+    assert not (tmp_path / "latest").exists()  # refused before the store, or any node, was touched
+    assert remote_leftovers(hosts, proc.pid) == []
+
+
+def test_etcd_over_ssh_with_partitions_kills_and_a_dropped_session(hosts: Hosts, tmp_path: Path) -> None:
+    import edn_format
+    proc = run_cli(["--nodes-file", str(hosts.write_file()), "--nemesis", "partition,kill",
+                    "--nemesis-schedule", "every:1:1.5", "--time-limit", "12", "--rate", "30", "--seed", "3",
+                    "--recover", "2"], tmp_path)
+    killed = None
+    deadline = time.monotonic() + 40
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        journal = list(tmp_path.glob("*/*/history.jsonl"))
+        if journal and journal[0].stat().st_size > 2000:  # the main phase is well under way
+            masters = [p for p in net.own_processes(proc.pid) if " -N -f " in p and "ControlMaster=yes" in p]
+            if masters:
+                killed = int(masters[0].split(":")[0])
+                os.kill(killed, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert killed is not None, out + err
+    assert proc.returncode == 0, out + err
+    run_dir = (tmp_path / "latest").resolve()
+    test = json.loads((run_dir / "test.json").read_text())
+    assert test["db"]["network"]["kind"] == "ssh"
+    assert sum(h["reconnects"] for h in test["db"]["network"]["hosts"].values()) >= 1
+    assert test["unhealed_hosts"] == {}
+    ops = [edn_format.loads(line) for line in (run_dir / "history.edn").read_text().splitlines() if line.strip()]
+    fs = {str(op.get(edn_format.Keyword("f"))) for op in ops
+          if op.get(edn_format.Keyword("process")) == edn_format.Keyword("nemesis")}
+    assert {":start-partition", ":kill"} <= fs or {":start-partition"} <= fs and any("kill" in f for f in fs), fs
+    assert sorted(p.name for p in (run_dir / "logs").iterdir())[:3] == ["n1.log", "n2.log", "n3.log"]
+    assert "etcd" in (run_dir / "logs" / "n1.log").read_text()
+    assert procs.wait_until(lambda: remote_leftovers(hosts, proc.pid) == [], 10), remote_leftovers(hosts, proc.pid)
+
+
+def test_unreachable_host_is_named(hosts: Hosts) -> None:
+    """A host nobody answers on is refused with its name, not a hang or a traceback."""
+    from histcheck.errors import InputError
+    spec = load_hosts_file(str(hosts.write_file()))
+    network = RemoteNetwork(parse_ssh_list(f"root@{hosts.addresses['n1'].rsplit('.', 1)[0]}.200"))
+    network.hosts = type(spec)(network.hosts.hosts, known_hosts=str(hosts.root / "known_hosts_none"))
+    network.connections.hosts = network.hosts
+    with pytest.raises((InputError, HostUnreachable), match=r"\.200"):
+        network.connect()
