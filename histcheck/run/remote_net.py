@@ -48,6 +48,7 @@ class RemoteNetwork(Network):
         self.unhealed: dict[str, str] = {}
         self._cut: set[frozenset[str]] = set()
         self._rules: list[dict] = []
+        self._applied: tuple | None = None
         self._lock = threading.Lock()
         self._opened = False
 
@@ -128,7 +129,13 @@ class RemoteNetwork(Network):
 
     def _apply(self, cut: set[frozenset[str]], rules: list[dict]) -> None:
         """Rebuild the run's table on every host (deleted when nothing is in force); a host out of reach is
-        remembered as not healed and the others still get their rules."""
+        remembered as not healed and the others still get their rules.  The nemesis sets cuts and shaping one
+        after the other, so a state already in force everywhere is not sent again."""
+        state = (frozenset(cut), tuple(sorted(map(repr, rules))))
+        if state == self._applied and not self.unhealed:
+            return
+        self._applied = state
+
         def one(name: str, session: SSHSession) -> None:
             script = self.table_script(name, cut, rules)
             try:

@@ -38,8 +38,9 @@ from . import procs
 SSH_PACKAGE = "openssh-client"
 _HOST_RE = re.compile(r"^(?:(?P<user>[^@\s,]+)@)?(?P<address>\[[^\]]+\]|[^:@\s,\[\]]+)(?::(?P<port>\d+))?$")
 # How long a node's process status stays fresh: the runner polls its nodes four times a second, and each poll
-# would otherwise be one round trip per process.
-POLL_INTERVAL = 0.5
+# would otherwise be one round trip per process (a waiter after a signal asks afresh).
+POLL_INTERVAL = 1.0
+RETRY_AFTER = 10.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class SSHSession:
         self.known_hosts = known_hosts
         self.log_path = self.control_path + ".log"
         self.reconnects = 0
+        self.unreachable: tuple[float, str] | None = None  # when a reconnection last failed, and why
         self._lock = threading.Lock()
         self.ssh = procs.require_binary("ssh", SSH_PACKAGE)
 
@@ -201,18 +203,24 @@ class SSHSession:
         m = re.search(r"pid=(\d+)", done.stderr + done.stdout)
         return int(m.group(1)) if done.returncode == 0 and m else None
 
-    def reconnect(self, attempts: int = 4) -> None:
-        """A new master in place of a lost one (the old socket is removed first)."""
+    def reconnect(self, attempts: int = 2) -> None:
+        """A new master in place of a lost one (the old socket is removed first).  A host that just failed to
+        answer fails again at once for ``RETRY_AFTER`` seconds, so that a dead host costs a teardown seconds,
+        not a connect timeout per command."""
+        if self.unreachable is not None and time.monotonic() - self.unreachable[0] < RETRY_AFTER:
+            raise HostUnreachable(self.unreachable[1])
         self.reconnects += 1
         last: Exception | None = None
         for attempt in range(attempts):
             self._drop_master()
             try:
                 self.connect()
+                self.unreachable = None
                 return
             except HostUnreachable as exc:
                 last = exc
                 time.sleep(0.5 * (attempt + 1))
+        self.unreachable = (time.monotonic(), str(last))
         raise HostUnreachable(str(last))
 
     def _drop_master(self) -> None:
@@ -348,6 +356,12 @@ class RemoteProcess:
     def poll(self) -> int | None:
         if self.returncode is not None or time.monotonic() - self._checked < POLL_INTERVAL:
             return self.returncode
+        return self.poll_now()
+
+    def poll_now(self) -> int | None:
+        """Ask the host whether the program still runs (its exit status when it has ended)."""
+        if self.returncode is not None:
+            return self.returncode
         script = (f"s=$(ps -o stat= -p {self.pid} 2>/dev/null); case \"$s\" in ''|Z*) "
                   f"cat {shlex.quote(self.base)}.rc 2>/dev/null || echo gone;; *) echo running;; esac")
         try:
@@ -366,7 +380,7 @@ class RemoteProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
+        while self.poll_now() is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"pid {self.pid} on {self.session.spec.label}", timeout)
             time.sleep(0.1)
@@ -376,7 +390,10 @@ class RemoteProcess:
         """Signal the program's process group on its host (the wrapper shell and the program)."""
         if sig in (signal.SIGTERM, signal.SIGKILL):
             self._last_signal = sig
-        self.session.run(f"kill -{int(sig)} -- -{self.pid} 2>/dev/null; true", timeout=15)
+        try:
+            self.session.run(f"kill -{int(sig)} -- -{self.pid} 2>/dev/null; true", timeout=15)
+        except HostUnreachable:
+            pass  # its host is out of reach: the teardown names the host; the wait that follows times out
         self._checked = 0.0
 
 
