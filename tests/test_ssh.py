@@ -79,10 +79,10 @@ class Hosts:
     def host_key(self, name: str) -> str:
         return (self.root / f"host_{name}.pub").read_text().strip()
 
-    def write_file(self, keys: dict[str, str] | None = None) -> Path:
+    def write_file(self, keys: dict[str, str] | None = None, names: list[str] = NAMES) -> Path:
         keys = keys or {}
         lines = ["[defaults]", 'user = "root"', f'identity_file = "{self.root}/client"', ""]
-        for name in NAMES:
+        for name in names:
             lines += ["[[host]]", f'address = "{self.addresses[name]}"',
                       f'host_key = "{keys.get(name, self.host_key(name))}"', ""]
         path = self.root / f"hosts-{len(list(self.root.glob('hosts-*')))}.toml"
@@ -165,6 +165,7 @@ def test_commands_processes_and_a_lost_master(hosts: Hosts) -> None:
         host.make_dir(host.node_dir("", "n1"))
         host.write_file(f"{host.root}/data/x.txt", "42\n")
         assert host.run(["cat", f"{host.root}/data/x.txt"]).stdout == "42\n"
+        assert host.missing_programs(["sh", "no-such-program-x"]) == ["no-such-program-x"]
         proc = host.spawn(["sleep", "60"], str(hosts.root / "n1.log"))
         time.sleep(0.6)
         assert proc.poll() is None
@@ -255,7 +256,7 @@ def test_a_host_whose_key_does_not_match_is_refused(hosts: Hosts, tmp_path: Path
 def test_etcd_over_ssh_with_partitions_kills_and_a_dropped_session(hosts: Hosts, tmp_path: Path) -> None:
     import edn_format
     proc = run_cli(["--nodes-file", str(hosts.write_file()), "--nemesis", "partition,kill",
-                    "--nemesis-schedule", "every:1:1.5", "--time-limit", "9", "--rate", "30", "--seed", "3",
+                    "--nemesis-schedule", "every:1:1.5", "--time-limit", "8", "--rate", "30", "--seed", "3",
                     "--recover", "1"], tmp_path)
     killed = None
     deadline = time.monotonic() + 40
@@ -298,3 +299,23 @@ def test_unreachable_host_is_named(hosts: Hosts) -> None:
     with pytest.raises(InputError, match=rf"cannot reach root@{re.escape(hosts.addresses['n1'])}:2222"):
         network.connect()
     assert remote_leftovers(hosts, os.getpid()) == []
+
+
+def test_a_system_file_runs_over_ssh_unchanged(hosts: Hosts, tmp_path: Path) -> None:
+    """The suite's own system file (tests/systems/kv.toml) on one remote host, killed and restarted there: its
+    start command runs on the host, its readiness and client requests go to the host's address."""
+    kv = Path(__file__).resolve().parent / "systems" / "kv.toml"
+    proc = run_cli(["--nodes-file", str(hosts.write_file(names=["n2"])), "--db", str(kv), "--nemesis", "kill",
+                    "--nemesis-schedule", "every:0.5:1", "--time-limit", "3", "--rate", "30", "--recover", "0.5",
+                    "--seed", "5"], tmp_path)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+    run_dir = (tmp_path / "latest").resolve()
+    test = json.loads((run_dir / "test.json").read_text())
+    assert test["db"]["network"]["hosts"]["n1"]["address"] == hosts.addresses["n2"]
+    ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    faults = [op["value"] for op in ops if op["process"] == "nemesis" and op["f"] == "kill"
+              and isinstance(op["value"], dict) and "nodes" in op["value"]]
+    assert faults and faults[0]["nodes"] == ["n1"], faults
+    assert sum(op["type"] == "ok" for op in ops) > 20
+    assert procs.wait_until(lambda: remote_leftovers(hosts, proc.pid) == [], 10), remote_leftovers(hosts, proc.pid)

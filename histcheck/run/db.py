@@ -166,6 +166,13 @@ class DB:
     def launch_wrapper(self, node: str) -> list[str]:
         return list(self._launch_wrappers.get(node, []))
 
+    def program(self, name: str, package: str) -> str:
+        """A program the nodes run: its path here (or a refusal saying how to install it) when the nodes run on
+        this machine; the bare name when they run on remote hosts, which resolve it and are checked at setup."""
+        if not self.network.programs_here:
+            return name
+        return procs.require_binary(name, package)
+
     def programs(self) -> list[str]:
         """The programs its nodes run (paths), for faults that must know whether a program tolerates them (the
         clock nemesis: Go programs ignore libfaketime, jemalloc ones hang under it); a DB that names none cannot

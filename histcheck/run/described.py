@@ -62,7 +62,8 @@ class DescribedDB(DB):
     def __init__(self, node_names: Sequence[str], network: Network, work_dir: str, log_dir: str, *,
                  read_mode: str = "linearizable") -> None:
         super().__init__(node_names, network, work_dir, log_dir)
-        self.require_programs()
+        if network.programs_here:  # remote hosts are checked for them at setup
+            self.require_programs()
         self.read_mode = read_mode
         self.network.route_per_pair()
         self.creating = True  # the first start of every node: the first one bootstraps, the others join
@@ -80,7 +81,8 @@ class DescribedDB(DB):
     def programs(self) -> list[str]:
         """The programs the start commands run, found on PATH (the clock nemesis inspects them)."""
         commands = (self.system.command, self.system.bootstrap, self.system.join)
-        found = (shutil.which(c[0]) or c[0] for c in commands if c and "{" not in c[0])
+        here = self.network.programs_here
+        found = ((shutil.which(c[0]) if here else None) or c[0] for c in commands if c and "{" not in c[0])
         return list(dict.fromkeys(found))
 
     def require_programs(self) -> None:

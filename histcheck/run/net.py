@@ -75,6 +75,7 @@ class Network:
     """The interface both topologies share."""
 
     kind = "abstract"
+    programs_here = True  # the nodes' programs run on this machine (False: on remote hosts)
 
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
         raise NotImplementedError

@@ -35,6 +35,7 @@ class RemoteNetwork(Network):
     """One remote host per node; faults are nftables rules on the hosts."""
 
     kind = "ssh"
+    programs_here = False
 
     def __init__(self, hosts: Hosts) -> None:
         self.hosts = hosts
