@@ -320,3 +320,40 @@ def test_a_system_file_runs_over_ssh_unchanged(hosts: Hosts, tmp_path: Path) -> 
     assert faults and faults[0]["nodes"] == ["n1"], faults
     assert sum(op["type"] == "ok" for op in ops) > 20
     assert procs.wait_until(lambda: remote_leftovers(hosts, proc.pid) == [], 10), remote_leftovers(hosts, proc.pid)
+
+
+def test_a_host_lost_before_teardown_is_named_in_the_verdict(hosts: Hosts, tmp_path: Path) -> None:
+    """n3 stops answering ssh in the middle of a run: the run still ends with a verdict, which names the host
+    that could not be cleaned, as test.json does; what the run left there is then removed by hand."""
+    kv = Path(__file__).resolve().parent / "systems" / "kv.toml"
+    block = "table inet testblock {\n chain input { type filter hook input priority -50; policy accept;\n" \
+            "  tcp dport 22 reject with tcp reset\n }\n}\n"
+    proc = run_cli(["--nodes-file", str(hosts.write_file(names=["n3"])), "--db", str(kv), "--time-limit", "2",
+                    "--rate", "30", "--recover", "0"], tmp_path)
+    blocked = False
+    try:
+        deadline = time.monotonic() + 30
+        while not blocked and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            journal = list(tmp_path.glob("*/*/history.jsonl"))
+            if journal and journal[0].stat().st_size > 500:
+                subprocess.run(["ip", "netns", "exec", hosts.network.ns("n3"), "nft", "-f", "-"], input=block,
+                               text=True, check=True)
+                for line in net.own_processes(proc.pid):
+                    if " -N -f " in line and "ControlMaster=yes" in line:
+                        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+                blocked = True
+        out, err = proc.communicate(timeout=60)
+    finally:
+        hosts.ns_exec("n3", "nft", "delete", "table", "inet", "testblock")
+        for pid_file in glob.glob(f"/tmp/histcheck-{proc.pid}-remote-*/n1/launch-*.pid"):
+            subprocess.run(["kill", "-9", "--", "-" + Path(pid_file).read_text().strip()], capture_output=True)
+        for d in glob.glob(f"/tmp/histcheck-{proc.pid}-remote-*"):
+            shutil.rmtree(d, ignore_errors=True)
+    assert blocked, out + err
+    assert proc.returncode == 0, out + err
+    label = f"n1 (root@{hosts.addresses['n3']})"
+    assert f"host {label} could not be healed" in out, out
+    test = json.loads(((tmp_path / "latest").resolve() / "test.json").read_text())
+    assert list(test["unhealed_hosts"]) == [label], test["unhealed_hosts"]
+    assert procs.wait_until(lambda: remote_leftovers(hosts, proc.pid) == [], 10), remote_leftovers(hosts, proc.pid)

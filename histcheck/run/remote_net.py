@@ -20,7 +20,7 @@ import string
 import threading
 from typing import Callable, Iterable, Sequence, TypeVar
 
-from .net import CLIENTS, Endpoint, Network, NodeNet
+from .net import CLIENTS, Endpoint, Network, NodeNet, cut_pairs
 from .ssh import Connections, Hosts, HostUnreachable, SSHHost, SSHSession
 
 T = TypeVar("T")
@@ -108,7 +108,6 @@ class RemoteNetwork(Network):
 
     # -- faults --------------------------------------------------------------------------------------------------
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
-        from .net import cut_pairs
         self.cut_links(cut_pairs(groups, [*self.nodes, CLIENTS]))
 
     def heal(self) -> None:

@@ -177,9 +177,10 @@ class SSHSession:
             log.seek(start)
             message = log.read().decode(errors="replace").strip()
         if "host key" in message.lower() or "REMOTE HOST IDENTIFICATION" in message:
-            raise InputError(f"host {self.spec.label}: its host key does not match the known one; nothing was run",
+            raise InputError(f"host {self.spec.label}: its host key is not the one known for it (or none is known); nothing was run",
                              expected="the key pinned in the hosts file (host_key) or the user's known_hosts")
-        raise HostUnreachable(f"cannot reach {self.spec.label}: {message.splitlines()[-1] if message else done.returncode}")
+        why = message.splitlines()[-1] if message else f"ssh exited {done.returncode}"
+        raise HostUnreachable(f"cannot reach {self.spec.label}: {why}")
 
     def master_listening(self) -> bool:
         """Does the control socket take a connection?  (Without a master, ``ssh`` would quietly fall back to a
@@ -381,7 +382,7 @@ class RemoteProcess:
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll_now() is None:
-            if deadline is not None and time.monotonic() > deadline:
+            if self.session.unreachable is not None or (deadline is not None and time.monotonic() > deadline):
                 raise subprocess.TimeoutExpired(f"pid {self.pid} on {self.session.spec.label}", timeout)
             time.sleep(0.1)
         return self.returncode
