@@ -137,13 +137,17 @@ class DB:
     def require_programs_on_hosts(self) -> None:
         """Every host has the programs the nodes run (a remote host may lack what this machine has)."""
         for node in self.nodes.values():
-            missing = node.host.missing_programs(self.programs())
+            missing = self.host(node.name).missing_programs(self.programs())
             if missing:
-                raise InputError(f"{node.name}'s host {node.host.label} has no {', '.join(missing)}",
+                raise InputError(f"{node.name}'s host {self.host(node.name).label} has no {', '.join(missing)}",
                                  expected=f"the {self.name} programs installed on every host")
 
     def host(self, name: str) -> procs.NodeHost:
-        return self.nodes[name].host
+        """Where ``name``'s programs run (a node made without one, as a DB's own setup may, gets its network's)."""
+        node = self.nodes[name]
+        if node.host is None:
+            node.host = self.network.host(name)
+        return node.host
 
     def teardown(self) -> None:
         for name in list(self.nodes):
@@ -185,7 +189,7 @@ class DB:
 
     def _spawn(self, name: str, role: str, argv: Sequence[str]) -> "subprocess.Popen | procs.ProcessHandle":
         node = self.nodes[name]
-        proc = node.host.spawn([*self.launch_wrapper(name), *argv], node.log_path)
+        proc = self.host(name).spawn([*self.launch_wrapper(name), *argv], node.log_path)
         node.procs[role] = proc
         node.paused = False
         return proc
@@ -225,7 +229,7 @@ class DB:
 
     def wipe(self, name: str) -> None:
         """Remove a (stopped) node's data."""
-        self.nodes[name].host.reset_dir(self.nodes[name].data_dir)
+        self.host(name).reset_dir(self.nodes[name].data_dir)
 
     def leader(self) -> str | None:
         raise not_capable(self, "leader")
@@ -254,7 +258,7 @@ class DB:
         """Bring logs written on remote hosts into the store (local nodes write there already)."""
         for node in self.nodes.values():
             try:
-                node.host.collect_logs()
+                self.host(node.name).collect_logs()
             except Exception as exc:  # noqa: BLE001 - a host out of reach must not stop the teardown
                 self.log_errors.append(f"logs of {node.name}: {exc}")
 
