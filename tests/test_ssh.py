@@ -76,6 +76,21 @@ class Hosts:
                            check=True, capture_output=True)
         return sock
 
+    def sshd_children(self, name: str) -> list[int]:
+        """The per-connection sshd processes of host ``name`` (not its listener)."""
+        own = os.readlink(f"/proc/{self.sshd[name].pid}/ns/net")
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    cmdline = fh.read().decode(errors="replace")
+                if cmdline.startswith("sshd: ") and "[listener]" not in cmdline \
+                        and int(entry) != self.sshd[name].pid and os.readlink(f"/proc/{entry}/ns/net") == own:
+                    found.append(int(entry))
+            except (OSError, ValueError):
+                continue
+        return found
+
     def host_key(self, name: str) -> str:
         return (self.root / f"host_{name}.pub").read_text().strip()
 
@@ -177,6 +192,12 @@ def test_commands_processes_and_a_lost_master(hosts: Hosts) -> None:
         assert procs.wait_until(lambda: not network.sessions["n2"].master_listening(), 5)
         assert network.host("n2").run(["echo", "again"]).stdout == "again\n"
         assert network.sessions["n2"].reconnects == 1
+        children = hosts.sshd_children("n3")  # the host's side of n3's connection: its sshd processes
+        assert children
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        assert network.host("n3").run(["echo", "back"]).stdout == "back\n"
+        assert network.sessions["n3"].reconnects == 1
         network.cut_links({frozenset(("n1", "clients"))})
         assert f"ip daddr {network.client_ips['n1']} drop" in hosts.ns_exec("n1", "nft", "list", "table", "inet",
                                                                              network.table)
