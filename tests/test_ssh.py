@@ -40,6 +40,7 @@ class Hosts:
         self.addresses: dict[str, str] = {}
         self.made_privsep = False
         self.agent: subprocess.Popen | None = None
+        self.ns_links: dict[str, str] = {}
 
     def start(self) -> None:
         if not os.path.isdir("/run/sshd"):  # sshd's privilege-separation directory (the package's service makes it)
@@ -57,13 +58,28 @@ class Hosts:
             config.write_text(f"ListenAddress {ip}\nPort 22\nHostKey {key}\nPidFile {self.root}/sshd_{name}.pid\n"
                               f"AuthorizedKeysFile {self.root}/authorized_keys\nPermitRootLogin prohibit-password\n"
                               "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                              "StrictModes no\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n")
+                              "StrictModes no\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n"
+                              "ClientAliveInterval 2\nClientAliveCountMax 3\n")
             log = open(self.root / f"sshd_{name}.log", "ab")
             self.sshd[name] = subprocess.Popen(["ip", "netns", "exec", self.network.ns(name), SSHD, "-D", "-e",
                                                 "-f", str(config)], stdout=log, stderr=log,
                                                start_new_session=True)
         for name, ip in self.addresses.items():
             assert procs.wait_until(lambda: _can_connect(ip, 22), 10), (self.root / f"sshd_{name}.log").read_text()
+            self.ns_links[name] = os.readlink(f"/proc/{self.sshd[name].pid}/ns/net")
+
+    def processes_inside(self) -> list[str]:
+        """Every process still in one of the hosts' namespaces (sshd and its sessions, anything a run left)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and os.readlink(f"/proc/{entry}/ns/net") in self.ns_links.values():
+                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                        cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{entry}: {cmdline}")
+            except OSError:
+                continue
+        return found
 
     def agent_socket(self) -> str:
         """An ssh agent holding the client key (started once), as a user's would."""
@@ -113,6 +129,13 @@ class Hosts:
             procs.stop(self.agent, grace=2)
         for proc in self.sshd.values():
             procs.stop(proc, grace=2)
+        # sessions whose client vanished behind a test's blocked port outlive their listener until ClientAlive
+        # gives up; end them (they are this fixture's) so that no process holds a namespace
+        for line in self.processes_inside():
+            try:
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.network.teardown()
         if self.made_privsep:
             shutil.rmtree("/run/sshd", ignore_errors=True)
@@ -133,10 +156,13 @@ def hosts(tmp_path_factory: pytest.TempPathFactory):
     try:
         hosts.start()
         yield hosts
+        # what the runs left inside the hosts: only sshd itself and sessions still closing may be there
+        assert procs.wait_until(lambda: all("sshd" in p for p in hosts.processes_inside()), 10), \
+            hosts.processes_inside()
     finally:
         hosts.stop()
-    # nothing of the fixture survives: no sshd of its config, no namespace of this process
-    assert not [p for p in net.own_processes(os.getpid()) if "sshd" in p]
+    # nothing of the fixture survives: no process in its namespaces, no namespace of this process
+    assert procs.wait_until(lambda: not hosts.processes_inside(), 5), hosts.processes_inside()
     assert not net.leftovers(os.getpid())
 
 
@@ -196,6 +222,7 @@ def test_commands_processes_and_a_lost_master(hosts: Hosts) -> None:
         assert children
         for pid in children:
             os.kill(pid, signal.SIGKILL)
+        assert procs.wait_until(lambda: not network.sessions["n3"].master_listening(), 5)  # the master saw it
         assert network.host("n3").run(["echo", "back"]).stdout == "back\n"
         assert network.sessions["n3"].reconnects == 1
         network.cut_links({frozenset(("n1", "clients"))})
