@@ -194,6 +194,32 @@ def test_bad_hosts_file_names_the_problem(tmp_path: Path) -> None:
     assert str(bad) in str(info.value)
 
 
+def test_hosts_pin_keys_all_or_none(tmp_path: Path) -> None:
+    from histcheck.errors import InputError
+    from histcheck.run.ssh import write_known_hosts
+    mixed = tmp_path / "hosts.toml"
+    mixed.write_text('[[host]]\naddress = "10.0.0.1"\nhost_key = "ssh-ed25519 AAAA"\n\n'
+                     '[[host]]\naddress = "10.0.0.2"\nport = 2200\n')
+    with pytest.raises(InputError, match="10.0.0.2:2200 do not"):
+        write_known_hosts(load_hosts_file(str(mixed)), str(tmp_path))
+    pinned = tmp_path / "pinned.toml"
+    pinned.write_text('[[host]]\naddress = "10.0.0.1"\nhost_key = "ssh-ed25519 AAAA comment"\n\n'
+                      '[[host]]\naddress = "10.0.0.2"\nport = 2200\nhost_key = "ssh-ed25519 BBBB"\n')
+    known = write_known_hosts(load_hosts_file(str(pinned)), str(tmp_path))
+    assert Path(known).read_text() == "10.0.0.1 ssh-ed25519 AAAA\n[10.0.0.2]:2200 ssh-ed25519 BBBB\n"
+
+
+def test_refused_before_connecting(tmp_path: Path) -> None:
+    """Both ways of naming hosts at once, or a DB with a network of its own: 254 before any ssh is started."""
+    from histcheck.errors import InputError
+    from histcheck.run.runner import RunOptions, Runner
+    with pytest.raises(InputError, match="brings its own network"):
+        Runner(RunOptions(db="memory", ssh="root@10.0.0.1", store=str(tmp_path)))
+    proc = run_cli(["--ssh", "root@10.0.0.1", "--nodes-file", str(tmp_path / "h.toml")], tmp_path / "store")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 254 and "--ssh and --nodes-file" in err, out + err
+
+
 def test_commands_processes_and_a_lost_master(hosts: Hosts) -> None:
     """A command round trip, a detached process killed by signal, a killed control master survived, and the
     run's directory and table gone afterwards."""
