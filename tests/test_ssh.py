@@ -215,6 +215,8 @@ def test_refused_before_connecting(tmp_path: Path) -> None:
     from histcheck.run.runner import RunOptions, Runner
     with pytest.raises(InputError, match="brings its own network"):
         Runner(RunOptions(db="memory", ssh="root@10.0.0.1", store=str(tmp_path)))
+    with pytest.raises(InputError, match="clock nemesis"):
+        Runner(RunOptions(db="etcd", ssh="root@10.0.0.1", nemesis="clock", store=str(tmp_path)))
     proc = run_cli(["--ssh", "root@10.0.0.1", "--nodes-file", str(tmp_path / "h.toml")], tmp_path / "store")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 254 and "--ssh and --nodes-file" in err, out + err
