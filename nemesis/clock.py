@@ -80,6 +80,9 @@ class Clock(FaultNemesis):
 
     def check(self, db: Any) -> None:
         super().check(db)
+        if not getattr(db.network, "programs_here", True):
+            raise InputError("the clock nemesis tries libfaketime and the programs on this machine, and its nodes "
+                             "run on remote hosts", expected="a run on this machine (no --ssh / --nodes-file)")
         if not db.programs():
             raise InputError(f"the {db.name} DB names no program it runs (DB.programs()), so there is nothing to "
                              "start under libfaketime", expected="a DB whose nodes are programs")

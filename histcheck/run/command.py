@@ -223,6 +223,12 @@ def _nemesis_help() -> str:
               help="A named fault scenario with its expected outcome, checked after the run (docs/nemesis.md).")
 @click.option("--nemesis-schedule", default=None,
               help="When faults strike: every:CALM:HOLD, random:A-B:C-D or seq:A-B,C-D (seconds; default every:2:3).")
+@click.option("--ssh", default=None, metavar="USER@HOST,...",
+              help="One node per remote host over OpenSSH (the user's agent and known_hosts); docs/distributed.md.")
+@click.option("--nodes-file", type=click.Path(dir_okay=False), default=None,
+              help="The remote hosts as a TOML file (addresses, users, keys, pinned host keys); docs/distributed.md.")
+@click.option("--known-hosts", type=click.Path(dir_okay=False), default=None,
+              help="With --ssh: check host keys against this file instead of ~/.ssh/known_hosts.")
 def run(**kwargs: Any) -> None:
     """Run a Jepsen-style test against a real cluster, record the history, and check it."""
     quiet = kwargs.pop("quiet")

@@ -49,7 +49,8 @@ class Node:
     net: NodeNet
     data_dir: str
     log_path: str
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    host: procs.NodeHost | None = None
+    procs: dict[str, "subprocess.Popen | procs.ProcessHandle"] = field(default_factory=dict)
     paused: bool = False
     reported: set[int] = field(default_factory=set)
 
@@ -101,6 +102,7 @@ class DB:
         self.log_dir = log_dir
         self.nodes: dict[str, Node] = {}
         self._launch_wrappers: dict[str, list[str]] = {}
+        self.log_errors: list[str] = []
 
     @classmethod
     def build(cls, node_names: Sequence[str], network: Network, work_dir: str, log_dir: str,
@@ -123,16 +125,34 @@ class DB:
         os.makedirs(self.log_dir, exist_ok=True)
         nets = self.network.setup(self.node_names, self.ports)
         for name in self.node_names:
-            data_dir = os.path.join(self.work_dir, name)
-            os.makedirs(data_dir, exist_ok=True)
-            self.nodes[name] = Node(name, nets[name], data_dir, os.path.join(self.log_dir, f"{name}.log"))
+            host = self.network.host(name)
+            data_dir = host.node_dir(self.work_dir, name)
+            host.make_dir(data_dir)
+            self.nodes[name] = Node(name, nets[name], data_dir, os.path.join(self.log_dir, f"{name}.log"), host)
+        self.require_programs_on_hosts()
         for name in self.node_names:
             self.start(name)
         self.await_ready()
 
+    def require_programs_on_hosts(self) -> None:
+        """Every host has the programs the nodes run (a remote host may lack what this machine has)."""
+        for node in self.nodes.values():
+            missing = self.host(node.name).missing_programs(self.programs())
+            if missing:
+                raise InputError(f"{node.name}'s host {self.host(node.name).label} has no {', '.join(missing)}",
+                                 expected=f"the {self.name} programs installed on every host")
+
+    def host(self, name: str) -> procs.NodeHost:
+        """Where ``name``'s programs run (a node made without one, as a DB's own setup may, gets its network's)."""
+        node = self.nodes[name]
+        if node.host is None:
+            node.host = self.network.host(name)
+        return node.host
+
     def teardown(self) -> None:
         for name in list(self.nodes):
             self.kill(name)
+        self.collect_logs()
         self.network.teardown()
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -150,6 +170,13 @@ class DB:
     def launch_wrapper(self, node: str) -> list[str]:
         return list(self._launch_wrappers.get(node, []))
 
+    def program(self, name: str, package: str) -> str:
+        """A program the nodes run: its path here (or a refusal saying how to install it) when the nodes run on
+        this machine; the bare name when they run on remote hosts, which resolve it and are checked at setup."""
+        if not self.network.programs_here:
+            return name
+        return procs.require_binary(name, package)
+
     def programs(self) -> list[str]:
         """The programs its nodes run (paths), for faults that must know whether a program tolerates them (the
         clock nemesis: Go programs ignore libfaketime, jemalloc ones hang under it); a DB that names none cannot
@@ -160,13 +187,9 @@ class DB:
     def start(self, name: str) -> None:
         raise NotImplementedError
 
-    def _spawn(self, name: str, role: str, argv: Sequence[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, role: str, argv: Sequence[str]) -> "subprocess.Popen | procs.ProcessHandle":
         node = self.nodes[name]
-        log = open(node.log_path, "ab")
-        try:
-            proc = procs.spawn(self.network.wrap(name, [*self.launch_wrapper(name), *argv]), log=log)
-        finally:
-            log.close()
+        proc = self.host(name).spawn([*self.launch_wrapper(name), *argv], node.log_path)
         node.procs[role] = proc
         node.paused = False
         return proc
@@ -206,9 +229,7 @@ class DB:
 
     def wipe(self, name: str) -> None:
         """Remove a (stopped) node's data."""
-        data_dir = self.nodes[name].data_dir
-        shutil.rmtree(data_dir, ignore_errors=True)
-        os.makedirs(data_dir, exist_ok=True)
+        self.host(name).reset_dir(self.nodes[name].data_dir)
 
     def leader(self) -> str | None:
         raise not_capable(self, "leader")
@@ -233,7 +254,16 @@ class DB:
         """How far ``name``'s copy has got (``{"revision": n}``), None when it cannot answer now."""
         raise not_capable(self, "catch-up")
 
+    def collect_logs(self) -> None:
+        """Bring logs written on remote hosts into the store (local nodes write there already)."""
+        for node in self.nodes.values():
+            try:
+                self.host(node.name).collect_logs()
+            except Exception as exc:  # noqa: BLE001 - a host out of reach must not stop the teardown
+                self.log_errors.append(f"logs of {node.name}: {exc}")
+
     def logs(self) -> list[str]:
+        self.collect_logs()
         return [n.log_path for n in self.nodes.values() if os.path.exists(n.log_path)]
 
     def pids(self) -> list[int]:

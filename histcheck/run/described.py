@@ -62,7 +62,8 @@ class DescribedDB(DB):
     def __init__(self, node_names: Sequence[str], network: Network, work_dir: str, log_dir: str, *,
                  read_mode: str = "linearizable") -> None:
         super().__init__(node_names, network, work_dir, log_dir)
-        self.require_programs()
+        if network.programs_here:  # remote hosts are checked for them at setup
+            self.require_programs()
         self.read_mode = read_mode
         self.network.route_per_pair()
         self.creating = True  # the first start of every node: the first one bootstraps, the others join
@@ -80,7 +81,8 @@ class DescribedDB(DB):
     def programs(self) -> list[str]:
         """The programs the start commands run, found on PATH (the clock nemesis inspects them)."""
         commands = (self.system.command, self.system.bootstrap, self.system.join)
-        found = (shutil.which(c[0]) or c[0] for c in commands if c and "{" not in c[0])
+        here = self.network.programs_here
+        found = ((shutil.which(c[0]) if here else None) or c[0] for c in commands if c and "{" not in c[0])
         return list(dict.fromkeys(found))
 
     def require_programs(self) -> None:
@@ -217,9 +219,7 @@ class DescribedDB(DB):
             path = render_text(path_template, context)
             if not os.path.isabs(path):
                 path = os.path.join(self.nodes[name].data_dir, path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as fh:
-                fh.write(render_text(content, context))
+            self.host(name).write_file(path, render_text(content, context))
 
     def environment(self, name: str) -> dict[str, str]:
         context = self.node_context(name)
@@ -293,7 +293,7 @@ class DescribedDB(DB):
                 ok = 200 <= status < 300
             else:
                 argv = [render_text(a, context) for a in probe.target]
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=probe.timeout)
+                done = self.host(name).run(argv, timeout=probe.timeout)
                 ok, body = done.returncode == 0, done.stdout
             if not ok:
                 return False, body
@@ -414,7 +414,7 @@ class DescribedDB(DB):
                 raise RuntimeError(f"{request.method} {url} answered {status}: {text[:200]}")
             return {"status": status}
         argv = [render_text(a, context) for a in request.target]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        done = self.host(name).run(argv, timeout=30)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {(done.stderr or done.stdout)[:200]}")
         return {"exit": 0}

@@ -28,7 +28,7 @@ class EtcdDB(DB):
 
     def __init__(self, *args: Any, token: str = "histcheck", serializable: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.binary = procs.require_binary("etcd", ETCD_PACKAGE)
+        self.binary = self.program("etcd", ETCD_PACKAGE)
         self.token = token
         self.serializable = serializable
         self.cluster_state = "new"

@@ -75,6 +75,7 @@ class Network:
     """The interface both topologies share."""
 
     kind = "abstract"
+    programs_here = True  # the nodes' programs run on this machine (False: on remote hosts)
 
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
         raise NotImplementedError
@@ -82,6 +83,14 @@ class Network:
     def wrap(self, name: str, argv: Sequence[str]) -> list[str]:
         """The command line that runs ``argv`` as node ``name`` (inside its namespace, when there is one)."""
         return list(argv)
+
+    def host(self, name: str) -> procs.NodeHost:
+        """Where node ``name``'s programs run: this machine, through ``wrap`` (remote networks: its host)."""
+        return procs.LocalHost(lambda argv: self.wrap(name, argv))
+
+    def heal_failures(self) -> dict[str, str]:
+        """Nodes whose links could not be healed (node -> why); only remote hosts can be out of reach."""
+        return {}
 
     def route_per_pair(self) -> None:
         """Ask, before ``setup``, for an address per ordered pair of nodes where the topology needs one to cut

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, IO, Sequence
+from typing import Callable, IO, Protocol, Sequence
 
 from ..errors import InputError
 
@@ -76,7 +76,10 @@ def kill(proc: subprocess.Popen | None) -> None:
         pass
 
 
-def _signal(proc: subprocess.Popen, sig: int) -> None:
+def _signal(proc: "subprocess.Popen | ProcessHandle", sig: int) -> None:
+    if not isinstance(proc, subprocess.Popen):
+        proc.signal_group(sig)
+        return
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
@@ -92,6 +95,87 @@ def pause(proc: subprocess.Popen) -> None:
 
 def resume(proc: subprocess.Popen) -> None:
     _signal(proc, signal.SIGCONT)
+
+
+class ProcessHandle(Protocol):
+    """A node program that is not a child of the runner (one started on a remote host): ``Popen``'s ``pid``,
+    ``poll`` and ``wait``, and a way to signal its process group, which ``stop``, ``kill``, ``pause`` and
+    ``resume`` use in place of ``os.killpg``."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def signal_group(self, sig: int) -> None: ...
+
+
+class NodeHost(Protocol):
+    """Where a node's programs run and its data lives: this machine (``LocalHost``) or a remote host
+    (``histcheck.run.ssh.SSHHost``).  A DB starts, writes and wipes through it, so one DB class serves both."""
+
+    kind: str
+    label: str
+
+    def node_dir(self, work_dir: str, node: str) -> str: ...
+
+    def make_dir(self, path: str) -> None: ...
+
+    def reset_dir(self, path: str) -> None: ...
+
+    def write_file(self, path: str, text: str) -> None: ...
+
+    def missing_programs(self, programs: Sequence[str]) -> list[str]: ...
+
+    def spawn(self, argv: Sequence[str], log_path: str) -> "subprocess.Popen | ProcessHandle": ...
+
+    def run(self, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess: ...
+
+    def collect_logs(self) -> None: ...
+
+
+class LocalHost:
+    """A node on this machine: programs spawned through ``wrap`` (its namespace, when it has one)."""
+
+    kind = "local"
+    label = "localhost"
+
+    def __init__(self, wrap: Callable[[Sequence[str]], list[str]]) -> None:
+        self.wrap = wrap
+
+    def node_dir(self, work_dir: str, node: str) -> str:
+        return os.path.join(work_dir, node)
+
+    def make_dir(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def reset_dir(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+
+    def write_file(self, path: str, text: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(text)
+
+    def missing_programs(self, programs: Sequence[str]) -> list[str]:
+        return []  # checked when the DB was built (require_binary)
+
+    def spawn(self, argv: Sequence[str], log_path: str) -> subprocess.Popen:
+        log = open(log_path, "ab")
+        try:
+            return spawn(self.wrap(argv), log=log)
+        finally:
+            log.close()
+
+    def run(self, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess:
+        """A short command (a probe) on this machine, from the clients' side of the network."""
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+
+    def collect_logs(self) -> None:
+        """The logs are written where the store keeps them already."""
 
 
 def run_cmd(argv: Sequence[str], *, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess:

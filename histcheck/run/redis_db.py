@@ -64,8 +64,8 @@ class RedisSentinelDB(DB):
     def __init__(self, *args: Any, down_after_ms: int = 2000, failover_timeout_ms: int = 6000,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.server = procs.require_binary("redis-server", "redis-server")
-        self.sentinel = procs.require_binary("redis-sentinel", "redis-sentinel")
+        self.server = self.program("redis-server", "redis-server")
+        self.sentinel = self.program("redis-sentinel", "redis-sentinel")
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.ready = False

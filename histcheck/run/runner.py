@@ -61,6 +61,9 @@ class RunOptions:
     report: bool = True
     workload_options: dict = field(default_factory=dict)
     nemesis_options: dict = field(default_factory=dict)
+    ssh: str | None = None
+    nodes_file: str | None = None
+    known_hosts: str | None = None
 
     def name(self) -> str:
         db = os.path.splitext(os.path.basename(self.db))[0]  # a system file's path names the test by its stem
@@ -125,12 +128,28 @@ class Runner:
         """The DB object (nothing started) once the nemesis is known to fit it: capabilities, targets, schedule."""
         cls = lookup(self.options.db)
         check_isolation(cls, self.options.isolation)
-        network = cls.make_network(self.options.network)
+        remote = self._remote_network(cls)
+        network = remote if remote is not None else cls.make_network(self.options.network)
         log_dir = os.path.join(os.path.abspath(self.options.store), self.options.name(), self.stamp, "logs")
         db = cls.build(node_names(self.options.nodes), network, self.work_dir, log_dir, self.options)
         self.nemesis.check(db)
         self.nemesis.check_schedule(self.options.time_limit)
+        if remote is not None:
+            remote.connect()  # last: every host's key is checked before anything runs
         return db
+
+    def _remote_network(self, cls: type[DB]) -> Any:
+        """The hosts of ``--ssh`` or ``--nodes-file`` (one node each), or None for nodes on this machine."""
+        if not (self.options.ssh or self.options.nodes_file):
+            return None
+        from .remote_net import remote_network
+        from .ssh import load_hosts_file, parse_ssh_list
+        if self.options.ssh and self.options.nodes_file:
+            raise InputError("--ssh and --nodes-file both name the hosts", expected="one of them")
+        hosts = (load_hosts_file(self.options.nodes_file) if self.options.nodes_file
+                 else parse_ssh_list(self.options.ssh, known_hosts=self.options.known_hosts))
+        self.options.nodes = len(hosts.hosts)
+        return remote_network(cls, hosts)
 
     # -- the run -----------------------------------------------------------------------------------------------
     def request_stop(self, why: str) -> None:
@@ -279,6 +298,8 @@ class Runner:
             self.generator.phase = "teardown"
             start = time.monotonic()
             self.errors.extend(self.cleanup.run())
+            self.errors.extend(self.db.log_errors)
+            self.errors.extend(f"host {h} could not be healed: {why}" for h, why in self.unhealed().items())
             self.timings["teardown"] = round(time.monotonic() - start, 3)
 
     def _final_ops(self) -> None:
@@ -307,6 +328,7 @@ class Runner:
         result = self.workload.check(self.history())
         result.notes[:0] = [f"{exit_.message()} at {at:.1f} s without the nemesis asking (recorded as "
                             f":{NODE_EXITED})" for at, exit_ in self.node_exits]
+        result.notes[:0] = [f"host {host} could not be healed: {why}" for host, why in self.unhealed().items()]
         if self.stop_reason:
             result.notes.append(f"the run was stopped early ({self.stop_reason}); the partial history was checked")
         self.store.write_json("results.json", result.to_dict())
@@ -325,6 +347,10 @@ class Runner:
             return
         except Exception as exc:  # a drawing problem must not hide the verdict
             self.errors.append(f"report: {type(exc).__name__}: {exc}")
+
+    def unhealed(self) -> dict[str, str]:
+        """Hosts the final heal or the teardown could not reach (remote nodes only)."""
+        return self.db.network.heal_failures()
 
     def stats(self) -> dict:
         counts = dict(self.journal.counts) if self.journal else {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
@@ -347,4 +373,5 @@ class Runner:
             info["errors"] = self.errors
             info["node_exits"] = [{"time_s": round(at, 3), **e.to_dict()} for at, e in self.node_exits]
             info["stop_reason"] = self.stop_reason
+            info["unhealed_hosts"] = self.unhealed()
         self.store.write_json("test.json", info)
