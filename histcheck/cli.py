@@ -83,7 +83,12 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
-def analyze(paths: tuple[Path, ...], **options: Any) -> int:
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Search the keys as tasks on the Dask scheduler at ADDRESS (tcp://HOST:8786); see "
+                   "docs/distributed.md.")
+@click.option("--workers", "dask_workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Search the keys as tasks on a local Dask cluster of N worker processes.")
+def analyze(paths: tuple[Path, ...], dask_address: str | None, dask_workers: int | None, **options: Any) -> int:
     """Check the histories in PATHS (history files, or directories of them): for linearizability, or with the
     checkers named by --checker (inferred from the operations when neither --checker nor --model is given).
 
@@ -93,7 +98,16 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
     its line and the others are still checked.  Options apply to each file (--time-limit too).  --json prints
     one JSON object per file, one per line (JSON lines), and no total; --out DIR writes each file's report to
     DIR/NAME, NAME being the file's name without its suffix (then NAME-2, NAME-3... for repeated names).
+    With --dask or --workers, the keys of every file are searched as Dask tasks (one progress bar on a terminal).
     """
+    if dask_address is not None or dask_workers is not None:
+        from .dask_backend import DaskSpread
+        with DaskSpread(dask_address, dask_workers) as spread:
+            return _analyze_paths(paths, {**options, "spread": spread})
+    return _analyze_paths(paths, options)
+
+
+def _analyze_paths(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
     if len(paths) == 1 and not paths[0].is_dir():
         return _analyze_file(paths[0], **options)
     return _analyze_many(paths, options)
@@ -102,7 +116,7 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
 def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: tuple[str, ...],
                   model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
                   memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
-                  out_dir: Path | None, emit: Callable[..., None] | None = None) -> int:
+                  out_dir: Path | None, emit: Callable[..., None] | None = None, spread: Any = None) -> int:
     """Check the history in PATH; ``emit`` prints what was found (default: the summary, or one JSON object)."""
     from . import check, load
     from .checker import DEFAULT
@@ -130,7 +144,7 @@ def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: t
     model = get_model(model_name)
     init: Any = DEFAULT if init_text is None else _parse_init(init_text)
     result = check(history, model=model, init=init, time_limit=time_limit, memory_limit=memory_limit << 20,
-                   nil_read=nil_read, partition=partition, engine=engine)
+                   nil_read=nil_read, partition=partition, engine=engine, spread=spread)
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(fs)}")
     from .run.store import killed_note
