@@ -145,6 +145,8 @@ def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: t
     init: Any = DEFAULT if init_text is None else _parse_init(init_text)
     result = check(history, model=model, init=init, time_limit=time_limit, memory_limit=memory_limit << 20,
                    nil_read=nil_read, partition=partition, engine=engine, spread=spread)
+    if spread is not None:
+        result.notes.append(spread.note)
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(fs)}")
     from .run.store import killed_note

@@ -28,6 +28,7 @@ Nothing here is imported for a local check: the CLI imports this module only for
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import time
 import uuid
@@ -67,6 +68,19 @@ class ClusterCancel:
         return self._set
 
 
+def _probe(address: str) -> None:
+    """Fail fast on an address Dask cannot use or a TCP port nobody listens on: a Client that cannot connect
+    keeps retrying until its timeout, and again when it is collected."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
+    scheme, location = parse_address(address)
+    get_backend(scheme)                                     # ValueError naming the known schemes
+    if scheme in ("tcp", "tls"):
+        host, port = parse_host_port(location)
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+
+
 def search_task(part: Partition, m: Model, init_state: Any, engine: str, wall_deadline: float | None,
                 memory_limit: int | None, cancel_name: str) -> tuple[SearchOutcome, float]:
     """One key's search on a worker: what ``check`` would have run in a thread, with the same budgets."""
@@ -94,6 +108,7 @@ class DaskSpread:
         self.client = None
         self.cluster = None
         self.tasks = 0                     # tasks submitted so far (the benchmark divides by it)
+        self.note = ""                     # what the last check's Result should say about where it ran
         self._bar = None
         self._bar_task = None
         self._cancelled = False
@@ -109,6 +124,7 @@ class DaskSpread:
         logging.getLogger("distributed").setLevel(logging.ERROR)
         if self.address is not None:
             try:
+                _probe(self.address)
                 self.client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
@@ -151,6 +167,8 @@ class DaskSpread:
         except KeyboardInterrupt:
             self._cancel(futures, cancel_name, Event)
             raise
+        where = self.address or f"a local cluster of {self.workers} worker processes"
+        self.note = f"searched {len(parts)} key{'s' if len(parts) != 1 else ''} as Dask tasks on {where}"
         for i, part in enumerate(parts):
             if i in done:
                 outcome, seconds = done[i]
