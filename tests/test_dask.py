@@ -224,8 +224,7 @@ def test_a_worker_killed_mid_task_is_retried_on_another(cluster: Cluster, tmp_pa
     assert wait_for(lambda: victim not in client.scheduler_info(n_workers=-1)["workers"], 10)
     assert proc.returncode == 1, out + err
     assert verdicts(out, exact=True) == verdicts(local.stdout, exact=True)
-    cluster.add_worker(name + "-again")                          # leave two workers for any later test
-    cluster.connect(2)
+    cluster.add_worker(name + "-again")              # two workers again for any later test (which waits for them)
 
 
 def test_a_local_cluster_of_worker_processes(folder: Path) -> None:
