@@ -191,14 +191,19 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
     reports = dict(zip(files, report_dirs(files, out_dir))) if out_dir is not None else {}
     as_json = options["as_json"]
     interrupted = []
+    spread = options.get("spread")
+    lanes = spread.lanes() if spread is not None and out_dir is None else 1    # figures are drawn one at a time
+    held: dict[Path, list[str]] = {}
 
     def emit(path: Path, history, result, written: list[Path], as_json: bool) -> None:
         if result.cause == "interrupted":
             interrupted.append(path)
-        if as_json:
-            click.echo(json.dumps(_json_of(path, history, result), default=str))
+        line = json.dumps(_json_of(path, history, result), default=str) if as_json else \
+            _batch_line(path, result, reports.get(path))
+        if lanes > 1:
+            held.setdefault(path, []).append(line)        # printed in the order of the files (run_batch's flush)
         else:
-            click.echo(_batch_line(path, result, reports.get(path)))
+            click.echo(line)
 
     def report_error(path: Path, code: int, message: str) -> None:
         kind = {EXIT_BAD_INPUT: "bad input", EXIT_UNKNOWN: "unknown"}.get(code, "internal error")
@@ -209,7 +214,9 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
             click.echo(f"{path}: {kind}: {message}")
 
     tally = run_batch(files, lambda path: _analyze_file(path, **options, out_dir=reports.get(path), emit=emit),
-                      report_error, stop=lambda: bool(interrupted))
+                      report_error, stop=lambda: bool(interrupted), lanes=lanes,
+                      flush=lambda path: [click.echo(line) for line in held.pop(path, [])],
+                      interrupt=spread.interrupt if spread is not None else lambda: None)
     if not as_json:
         left = len(files) - sum(tally.counts.values())
         click.echo(tally.line() + (f"; interrupted, {left} file{'s' if left != 1 else ''} not checked"

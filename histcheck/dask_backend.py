@@ -21,7 +21,8 @@ What a local check promises holds per task:
   task to another worker, up to ``distributed.scheduler.allowed-failures`` times.
 
 One progress bar (rich, on stderr, only when stderr is a terminal) counts the keys of the whole job: every file
-of a batch adds its keys to the same bar.
+of a batch adds its keys to the same bar.  A batch checks ``lanes()`` files at once (``batch.run_batch``), so
+that files of one key each keep every worker busy too, and one file is read while others are searched.
 
 Nothing here is imported for a local check: the CLI imports this module only for ``--dask`` or ``--workers``.
 """
@@ -30,8 +31,10 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 import time
 import uuid
+import warnings
 from typing import Any
 
 from .checker import search_key
@@ -42,6 +45,7 @@ from .models import Model
 
 CANCEL_POLL = 0.25           # seconds between a running search's looks at the cancel Event (a scheduler round trip)
 CONNECT_TIMEOUT = 20         # seconds to reach a scheduler before giving up on the address
+MAX_LANES = 32               # files of a batch in flight at most (each holds its parsed history)
 LATE_GRACE = 10.0            # seconds past the deadline after which tasks still not back count as out of time
 
 
@@ -108,7 +112,9 @@ class DaskSpread:
         self.client = None
         self.cluster = None
         self.tasks = 0                     # tasks submitted so far (the benchmark divides by it)
-        self.note = ""                     # what the last check's Result should say about where it ran
+        self._local = threading.local()    # per thread (a batch checks several files at once): the last note
+        self._lock = threading.Lock()
+        self._running: dict[str, list] = {}    # cancel Event name -> the futures of one check still running
         self._bar = None
         self._bar_task = None
         self._cancelled = False
@@ -130,8 +136,10 @@ class DaskSpread:
                 raise InputError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
                                  expected="--dask tcp://HOST:PORT of a running `dask scheduler`") from None
         else:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
-                                        processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            with warnings.catch_warnings():     # its scheduler's HTTP port taken by another cluster: any port will do
+                warnings.simplefilter("ignore")
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
+                                            processes=True, dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
         return self
 
@@ -144,6 +152,26 @@ class DaskSpread:
                 except Exception:  # noqa: BLE001 - closing after Ctrl-C or a lost scheduler may fail; nothing to keep
                     pass
         self.client = self.cluster = None
+
+    @property
+    def note(self) -> str:
+        """What the last check of this thread should say about where its keys ran."""
+        return getattr(self._local, "note", "")
+
+    def lanes(self) -> int:
+        """How many files of a batch to check at once: one more than the cluster's threads, so that one file is
+        read while the others' keys keep every worker busy (a batch of one-key files too)."""
+        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info(n_workers=-1)["workers"].values())
+        return max(2, min(MAX_LANES, threads + 1))
+
+    def interrupt(self) -> None:
+        """Ctrl-C outside the thread of a check: stop every check running on the cluster."""
+        from distributed import Event
+        self._cancelled = True
+        with self._lock:
+            running = list(self._running.items())
+        for name, futures in running:
+            self._cancel(futures, name, Event)
 
     # -- the KeySpread ---------------------------------------------------------------------------------------
 
@@ -160,15 +188,20 @@ class DaskSpread:
         futures = [self.client.submit(search_task, part, m, init_state, engine, wall_deadline, memory_limit,
                                       cancel_name, key=f"histcheck-key-{i}-{uuid.uuid4().hex}", pure=False)
                    for i, part in enumerate(parts)]
-        self.tasks += len(futures)
-        self._grow_bar(len(futures))
+        with self._lock:
+            self.tasks += len(futures)
+            self._running[cancel_name] = futures
+            self._grow_bar(len(futures))
         try:
             done = self._gather(futures, deadline)
         except KeyboardInterrupt:
             self._cancel(futures, cancel_name, Event)
             raise
+        finally:
+            with self._lock:
+                self._running.pop(cancel_name, None)
         where = self.address or f"a local cluster of {self.workers} worker processes"
-        self.note = f"searched {len(parts)} key{'s' if len(parts) != 1 else ''} as Dask tasks on {where}"
+        self._local.note = f"searched {len(parts)} key{'s' if len(parts) != 1 else ''} as Dask tasks on {where}"
         for i, part in enumerate(parts):
             if i in done:
                 outcome, seconds = done[i]
@@ -225,7 +258,8 @@ class DaskSpread:
 
     def _advance_bar(self) -> None:
         if self._bar is not None:
-            self._bar.advance(self._bar_task)
+            with self._lock:
+                self._bar.advance(self._bar_task)
 
     def _stop_bar(self) -> None:
         if self._bar is not None:

@@ -167,6 +167,30 @@ def test_the_default_engine_on_the_cluster_fails_on_the_same_op(cluster: Cluster
     assert "searched 4 keys as Dask tasks" in " ".join(json.loads(remote.stdout)["notes"])
 
 
+def test_a_batch_checks_several_files_at_once(cluster: Cluster, tmp_path: Path) -> None:
+    """Files of one key each: both workers search at the same time, and the lines come in the files' order."""
+    for i in range(4):
+        slow_history(tmp_path / f"one-key-{i}.edn", 14, 1)
+    client = cluster.connect(2)
+    seen = []
+    proc = subprocess.Popen([HISTCHECK, "analyze", str(tmp_path), "--model", "register", "--init", "0",
+                             "--engine", "reference", "--dask", cluster.address], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while proc.poll() is None:
+            seen.append(sum(len(v) for v in client.processing().values()))
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert max(seen) >= 2                            # one key per file: only files in flight together do this
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines[:4]] == [str(tmp_path / f"one-key-{i}.edn") for i in range(4)]
+    assert all("INVALID" in line for line in lines[:4]) and lines[4].startswith("total: 4 files")
+
+
 def test_budgets_apply_per_task_as_in_a_local_check(cluster: Cluster, tmp_path: Path) -> None:
     slow = slow_history(tmp_path / "slow.edn", 15, 1)
     common = ("--json", "--model", "register", "--init", "0", "--engine", "reference")
@@ -205,7 +229,7 @@ def test_ctrl_c_stops_the_searches_on_the_workers_and_exits_2(cluster: Cluster, 
 
 
 def test_a_worker_killed_mid_task_is_retried_on_another(cluster: Cluster, tmp_path: Path) -> None:
-    slow = slow_history(tmp_path / "slow.edn", 15, 2)
+    slow = slow_history(tmp_path / "slow.edn", 14, 2)
     local = analyze(str(slow), "--json", "--model", "register", "--init", "0", "--engine", "reference")
     client = cluster.connect(2)
     proc = subprocess.Popen([HISTCHECK, "analyze", str(slow), "--json", "--model", "register", "--init", "0",
