@@ -29,6 +29,7 @@ Nothing here is imported for a local check: the CLI imports this module only for
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -54,7 +55,7 @@ class ClusterCancel:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._looked = 0.0
+        self._looked = time.monotonic()      # a search shorter than CANCEL_POLL never pays the round trip
         self._set = False
         self._event = None
 
@@ -136,10 +137,17 @@ class DaskSpread:
                 raise InputError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
                                  expected="--dask tcp://HOST:PORT of a running `dask scheduler`") from None
         else:
-            with warnings.catch_warnings():     # its scheduler's HTTP port taken by another cluster: any port will do
-                warnings.simplefilter("ignore")
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
-                                            processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            # A terminal's Ctrl-C reaches the whole process group: the workers are started ignoring SIGINT (an
+            # ignored signal stays ignored across exec), so that this process alone decides what Ctrl-C does.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                with warnings.catch_warnings():     # the scheduler's HTTP port taken by another cluster: any will do
+                    warnings.simplefilter("ignore")
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
+                                                processes=True, dashboard_address=None,
+                                                silence_logs=logging.ERROR)
+            finally:
+                signal.signal(signal.SIGINT, previous)
             self.client = Client(self.cluster, set_as_default=False)
         return self
 
