@@ -42,6 +42,7 @@ from .checker import search_key
 from .checker.encode import Partition
 from .checker.reference import SearchOutcome
 from .errors import InputError
+from .history import Call
 from .models import Model
 
 CANCEL_POLL = 0.25           # seconds between a running search's looks at the cancel Event (a scheduler round trip)
@@ -84,6 +85,14 @@ def _probe(address: str) -> None:
     if scheme in ("tcp", "tls"):
         host, port = parse_host_port(location)
         socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+
+
+def travelling(part: Partition) -> Partition:
+    """What a task carries of a key: the search reads of each call only its status and its positions (plus the
+    model inputs, footprints and blind flags), never its operations, which are most of a call's pickled size.
+    The failure report is built here from the full partition; the outcome names calls by number."""
+    calls = [Call(c.id, None, None, None, c.status, None, None, c.call_pos, c.return_pos) for c in part.calls]
+    return Partition(None, calls, part.inputs, [], part.footprints, part.blind)
 
 
 def search_task(part: Partition, m: Model, init_state: Any, engine: str, wall_deadline: float | None,
@@ -193,8 +202,8 @@ class DaskSpread:
             raise KeyboardInterrupt
         wall_deadline = None if deadline is None else time.time() + (deadline - time.monotonic())
         cancel_name = f"histcheck-cancel-{uuid.uuid4().hex}"
-        futures = [self.client.submit(search_task, part, m, init_state, engine, wall_deadline, memory_limit,
-                                      cancel_name, key=f"histcheck-key-{i}-{uuid.uuid4().hex}", pure=False)
+        futures = [self.client.submit(search_task, travelling(part), m, init_state, engine, wall_deadline,
+                                      memory_limit, cancel_name, key=f"histcheck-key-{i}-{cancel_name}", pure=False)
                    for i, part in enumerate(parts)]
         with self._lock:
             self.tasks += len(futures)
