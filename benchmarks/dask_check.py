@@ -17,8 +17,9 @@ pays (Python's start, parsing, the imports):
 cost of one task, on the standing cluster: ``round trip`` is the median time to submit one search of a
 two-call key and get its outcome back (latency); ``per task in flight`` is the wall time of 2,000 such tasks
 submitted at once divided by 2,000 (what each task adds when the cluster is kept busy, the search itself taking
-well under 0.1 ms); ``pickle``/``unpickle ms per key`` and ``bytes per key`` are what sending one key of the big
-history costs (the command pickles, a worker unpickles: its calls and operations travel whole).
+well under 0.1 ms); ``pickle``/``unpickle ms`` and ``bytes`` ``per key`` are what one key of the big history
+costs to send whole (its calls and their operations), ``per task`` what a task carries of it (``travelling``:
+the calls without their operations); the command pickles, a worker unpickles.
 
 The machine this runs on has 2 cores, shared by the client and both workers: expect little gain here, and
 judge a bigger cluster by the per-task figures (a key whose search takes much longer than the per-task overhead
@@ -142,7 +143,7 @@ def task_costs(address: str, big: Path | None) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
     from distributed import Client
     from histcheck.checker import _partitions
-    from histcheck.dask_backend import search_task
+    from histcheck.dask_backend import search_task, travelling
     from histcheck.models import get
     from synthetic import generate as generate_history
     tiny = generate_history(4, keys=1, clients=1, workload="cas-register")
@@ -173,15 +174,16 @@ def task_costs(address: str, big: Path | None) -> dict[str, float]:
         history = histcheck.load(big)
         model0 = get("cas-register").configure(nil_read="auto", init=0)
         parts = _partitions(history, history.calls(), history.key_style(), model0)
-        t0 = time.perf_counter()
-        blobs = [pickle.dumps((p, model0)) for p in parts]
-        costs["pickle ms per key"] = (time.perf_counter() - t0) / len(parts) * 1000
-        t0 = time.perf_counter()
-        for blob in blobs:
-            pickle.loads(blob)
-        costs["unpickle ms per key"] = (time.perf_counter() - t0) / len(parts) * 1000
-        costs["bytes per key"] = statistics.mean(len(b) for b in blobs)
         costs["events per key"] = len(history) / len(parts)
+        for what, form in (("key", lambda p: p), ("task", travelling)):     # a whole key; what a task carries
+            t0 = time.perf_counter()
+            blobs = [pickle.dumps((form(p), model0)) for p in parts]
+            costs[f"pickle ms per {what}"] = (time.perf_counter() - t0) / len(parts) * 1000
+            t0 = time.perf_counter()
+            for blob in blobs:
+                pickle.loads(blob)
+            costs[f"unpickle ms per {what}"] = (time.perf_counter() - t0) / len(parts) * 1000
+            costs[f"bytes per {what}"] = statistics.mean(len(b) for b in blobs)
     return costs
 
 
