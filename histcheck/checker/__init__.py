@@ -54,7 +54,8 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     checks all keys as one object.  The result is unknown, with its cause, when ``time_limit`` (seconds) or
     ``memory_limit`` (bytes, for the search's memo and tables, shared by the workers) is reached, or on Ctrl-C.
     ``workers`` threads search keys in parallel (the kernel releases the GIL); default: one per core when there
-    are many keys; a ``spread`` runs them elsewhere instead (a Dask cluster).  ``engine`` is ``auto`` (by size, see ``_auto``), ``kernel`` or ``reference``.
+    are many keys; a ``spread`` runs them elsewhere instead (a Dask cluster).  ``engine`` is ``auto`` (by size,
+    see ``_auto``), ``kernel`` or ``reference``.
     """
     started = time.monotonic()
     deadline = started + time_limit if time_limit is not None else None
