@@ -96,36 +96,79 @@ class Tally:
 
 
 def run_batch(files: list[Path], check_one: Callable[[Path], int], report_error: Callable[[Path, int, str], None],
-              stop: Callable[[], bool] = lambda: False) -> Tally:
+              stop: Callable[[], bool] = lambda: False, *, lanes: int = 1,
+              flush: Callable[[Path], None] = lambda path: None,
+              interrupt: Callable[[], None] = lambda: None) -> Tally:
     """Check every file with ``check_one`` (which prints its own line and returns its exit code); a file that
     raises is reported by ``report_error`` (file, exit code, message) and the batch goes on.  ``stop`` ends the
-    batch early (after Ctrl-C interrupted a check), and so does Ctrl-C between checks; the tally says so."""
+    batch early (after Ctrl-C interrupted a check), and so does Ctrl-C between checks; the tally says so.
+
+    With ``lanes`` > 1, that many files are checked at once in threads (for searches that run elsewhere, on a
+    Dask cluster: one file is read while another's keys are searched); ``check_one`` then holds its lines back
+    and ``flush(path)`` prints them, in the order of ``files``.  On Ctrl-C, ``interrupt`` stops the checks still
+    running in the other lanes."""
+    if lanes > 1:
+        return _run_in_lanes(files, check_one, report_error, stop, lanes, flush, interrupt)
     tally = Tally()
     for path in files:
         try:
-            if path.is_dir():
-                raise InputError("a directory with no history files in it", path=str(path),
-                                 expected="files ending in " + ", ".join(HISTORY_SUFFIXES))
-            code = check_one(path)
-        except InputError as exc:
-            code = EXIT_BAD_INPUT
-            report_error(path, code, _without_path(exc, path))
-        except Exception as exc:  # noqa: BLE001 - one file's internal error must not lose the others' verdicts
-            if os.environ.get("HISTCHECK_DEBUG"):
-                raise
-            code = EXIT_INTERNAL
-            report_error(path, code, f"{type(exc).__name__}: {exc} (please report it)")
+            code = _checked(path, lambda: check_one(_history_file(path)), report_error)
         except KeyboardInterrupt:       # Ctrl-C outside a search (a search ends unknown: interrupted itself)
-            code = EXIT_UNKNOWN
-            report_error(path, code, "interrupted")
-            tally.add(code)
-            tally.interrupted = True
+            _interrupted(path, tally, report_error)
             break
         tally.add(code)
         if stop():
             tally.interrupted = True
             break
     return tally
+
+
+def _run_in_lanes(files: list[Path], check_one, report_error, stop, lanes: int, flush, interrupt) -> Tally:
+    from concurrent.futures import ThreadPoolExecutor
+    tally = Tally()
+    pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="histcheck-file")
+    futures = [pool.submit(lambda p=path: check_one(_history_file(p))) for path in files]
+    try:
+        for path, future in zip(files, futures):
+            code = _checked(path, future.result, report_error)
+            flush(path)
+            tally.add(code)
+            if stop():
+                tally.interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupt()
+        _interrupted(path, tally, report_error)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)   # the lanes still running stop at their next look
+    return tally
+
+
+def _history_file(path: Path) -> Path:
+    if path.is_dir():
+        raise InputError("a directory with no history files in it", path=str(path),
+                         expected="files ending in " + ", ".join(HISTORY_SUFFIXES))
+    return path
+
+
+def _checked(path: Path, run: Callable[[], int], report_error: Callable[[Path, int, str], None]) -> int:
+    """The exit code of one file's check; a file that raised is reported, and the batch goes on."""
+    try:
+        return run()
+    except InputError as exc:
+        report_error(path, EXIT_BAD_INPUT, _without_path(exc, path))
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - one file's internal error must not lose the others' verdicts
+        if os.environ.get("HISTCHECK_DEBUG"):
+            raise
+        report_error(path, EXIT_INTERNAL, f"{type(exc).__name__}: {exc} (please report it)")
+        return EXIT_INTERNAL
+
+
+def _interrupted(path: Path, tally: Tally, report_error: Callable[[Path, int, str], None]) -> None:
+    report_error(path, EXIT_UNKNOWN, "interrupted")
+    tally.add(EXIT_UNKNOWN)
+    tally.interrupted = True
 
 
 def _without_path(exc: InputError, path: Path) -> str:

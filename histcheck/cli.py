@@ -113,7 +113,12 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.edn, explanation.txt, timeline.html and figures here.")
-def analyze(paths: tuple[Path, ...], **options: Any) -> int:
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Search the keys as tasks on the Dask scheduler at ADDRESS (tcp://HOST:8786); see "
+                   "docs/distributed.md.")
+@click.option("--workers", "dask_workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Search the keys as tasks on a local Dask cluster of N worker processes.")
+def analyze(paths: tuple[Path, ...], dask_address: str | None, dask_workers: int | None, **options: Any) -> int:
     """Check the histories in PATHS (history files, gzip or not, - for standard input, or directories of them):
     for linearizability, or with the checkers named by --checker (inferred from the operations when neither
     --checker nor --model is given).
@@ -124,7 +129,16 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
     its line and the others are still checked.  Options apply to each file (--time-limit too).  --json prints
     one JSON object per file, one per line (JSON lines), and no total; --out DIR writes each file's report to
     DIR/NAME, NAME being the file's name without its suffix (then NAME-2, NAME-3... for repeated names).
+    With --dask or --workers, the keys of every file are searched as Dask tasks (one progress bar on a terminal).
     """
+    if dask_address is not None or dask_workers is not None:
+        from .dask_backend import DaskSpread
+        with DaskSpread(dask_address, dask_workers) as spread:
+            return _analyze_paths(paths, {**options, "spread": spread})
+    return _analyze_paths(paths, options)
+
+
+def _analyze_paths(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
     if len(paths) == 1 and (str(paths[0]) == "-" or not paths[0].is_dir()):
         return _analyze_file(paths[0], **options)
     return _analyze_many(paths, options)
@@ -133,7 +147,7 @@ def analyze(paths: tuple[Path, ...], **options: Any) -> int:
 def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: tuple[str, ...],
                   model_name: str | None, init_text: str | None, fmt: str, time_limit: float | None,
                   memory_limit: int, nil_read: str, partition: bool, engine: str, as_json: bool,
-                  out_dir: Path | None, emit: Callable[..., None] | None = None) -> int:
+                  out_dir: Path | None, emit: Callable[..., None] | None = None, spread: Any = None) -> int:
     """Check the history in PATH; ``emit`` prints what was found (default: the summary, or one JSON object)."""
     started = time.monotonic()
     time_limit = check_time_limit(time_limit, "--time-limit")
@@ -180,8 +194,10 @@ def _analyze_file(path: Path, checker_names: tuple[str, ...], checker_options: t
     init = DEFAULT if init_text is None else parsed_init
     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
     result = check(history, model=model, init=init, time_limit=remaining, memory_limit=memory_limit << 20,
-                   nil_read=nil_read, partition=partition, engine=engine)
+                   nil_read=nil_read, partition=partition, engine=engine, spread=spread)
     result.notes[:0] = history.meta.get("notes", [])
+    if spread is not None:
+        result.notes.append(spread.note)
     if inferred:
         result.notes.insert(0, f"model {model_name} inferred from the operations {', '.join(fs)}")
     from .run.store import killed_note
@@ -226,14 +242,19 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
     reports = dict(zip(files, report_dirs(files, out_dir))) if out_dir is not None else {}
     as_json = options["as_json"]
     interrupted = []
+    spread = options.get("spread")
+    lanes = spread.lanes() if spread is not None and out_dir is None else 1    # figures are drawn one at a time
+    held: dict[Path, list[str]] = {}
 
     def emit(path: Path, history, result, written: list[Path], as_json: bool) -> None:
         if result.cause == "interrupted":
             interrupted.append(path)
-        if as_json:
-            click.echo(json.dumps(_json_of(path, history, result), default=str))
+        line = json.dumps(_json_of(path, history, result), default=str) if as_json else \
+            _batch_line(path, result, reports.get(path))
+        if lanes > 1:
+            held.setdefault(path, []).append(line)        # printed in the order of the files (run_batch's flush)
         else:
-            click.echo(_batch_line(path, result, reports.get(path)))
+            click.echo(line)
 
     def report_error(path: Path, code: int, message: str) -> None:
         kind = {EXIT_BAD_INPUT: "bad input", EXIT_UNKNOWN: "unknown"}.get(code, "internal error")
@@ -244,7 +265,9 @@ def _analyze_many(paths: tuple[Path, ...], options: dict[str, Any]) -> int:
             click.echo(f"{path}: {kind}: {message}")
 
     tally = run_batch(files, lambda path: _analyze_file(path, **options, out_dir=reports.get(path), emit=emit),
-                      report_error, stop=lambda: bool(interrupted))
+                      report_error, stop=lambda: bool(interrupted), lanes=lanes,
+                      flush=lambda path: [click.echo(line) for line in held.pop(path, [])],
+                      interrupt=spread.interrupt if spread is not None else lambda: None)
     if not as_json:
         left = len(files) - sum(tally.counts.values())
         click.echo(tally.line() + (f"; interrupted, {left} file{'s' if left != 1 else ''} not checked"

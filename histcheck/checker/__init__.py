@@ -20,7 +20,7 @@ import time
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 from ..errors import InputError
 from ..history import NO_KEY, History
@@ -33,13 +33,22 @@ from .result import UNKNOWN, KeyResult, Result
 DEFAULT = object()
 DEFAULT_MEMORY_LIMIT = 2 << 30
 
-__all__ = ["check", "DEFAULT", "Result"]
+__all__ = ["check", "search_key", "KeySpread", "DEFAULT", "Result"]
+
+
+class KeySpread(Protocol):
+    """Where the keys' searches run when not in this process's threads (``histcheck.dask_backend``: a Dask
+    cluster).  It appends ``(part, outcome, seconds)`` to ``outcomes`` in the order of ``parts``, each search
+    calling ``search_key`` with the whole ``memory_limit``; on Ctrl-C it stops its searches and re-raises."""
+
+    def search_keys(self, parts: list[Partition], m: Model, init_state: Any, *, engine: str,
+                    deadline: float | None, memory_limit: int | None, outcomes: list) -> None: ...
 
 
 def check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
           time_limit: float | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
           nil_read: str = "auto", partition: bool = True, engine: str = "auto",
-          workers: int | None = None) -> Result:
+          workers: int | None = None, spread: KeySpread | None = None) -> Result:
     """Decide whether ``history`` is linearizable for ``model`` starting from ``init``.
 
     ``init`` defaults to the model's own initial value; pass ``None`` for nil.  ``nil_read`` says what a read of
@@ -47,11 +56,12 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     checks all keys as one object.  The result is unknown, with its cause, when ``time_limit`` (seconds) or
     ``memory_limit`` (bytes, for the search's memo and tables, shared by the workers) is reached, or on Ctrl-C.
     ``workers`` threads search keys in parallel (the kernel releases the GIL); default: one per core when there
-    are many keys.  ``engine`` is ``auto`` (by size, see ``_auto``), ``kernel`` or ``reference``.
+    are many keys; a ``spread`` runs them elsewhere instead (a Dask cluster).  ``engine`` is ``auto`` (by size,
+    see ``_auto``), ``kernel`` or ``reference``.
     """
     with _paused_gc():
         return _check(history, model, init, time_limit=time_limit, memory_limit=memory_limit,
-                      nil_read=nil_read, partition=partition, engine=engine, workers=workers)
+                      nil_read=nil_read, partition=partition, engine=engine, workers=workers, spread=spread)
 
 
 @contextmanager
@@ -71,7 +81,7 @@ def _paused_gc() -> Iterator[None]:
 def _check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
            time_limit: float | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
            nil_read: str = "auto", partition: bool = True, engine: str = "kernel",
-           workers: int | None = None) -> Result:
+           workers: int | None = None, spread: KeySpread | None = None) -> Result:
     """The check itself, with the garbage collector paused (see ``check``)."""
     started = time.monotonic()
     deadline = started + time_limit if time_limit is not None else None
@@ -100,9 +110,13 @@ def _check(history: History, model: str | Model = "cas-register", init: Any = DE
     outcomes: list[tuple[Partition, SearchOutcome, float]] = []
     cause = None
     try:
-        runner = _run_parallel if workers > 1 else _run_serial
-        runner(parts, lambda part: _timed(search, part, m, init_state, deadline, budget, cancel), outcomes,
-               workers, cancel)
+        if spread is not None:
+            spread.search_keys(parts, m, init_state, engine=engine, deadline=deadline, memory_limit=memory_limit,
+                               outcomes=outcomes)
+        else:
+            runner = _run_parallel if workers > 1 else _run_serial
+            runner(parts, lambda part: _timed(search, part, m, init_state, deadline, budget, cancel), outcomes,
+                   workers, cancel)
     except KeyboardInterrupt:
         cancel.set()
         cause = "interrupted"
@@ -149,6 +163,12 @@ def _narrowed(part: Partition, outcome: SearchOutcome, search, m: Model, init_st
         return outcome
     return narrow_failure(part, outcome, search, m, init_state, deadline=deadline, memory_limit=memory_limit,
                           cancel=cancel)
+
+
+def search_key(part: Partition, m: Model, init_state, *, engine: str = "auto", deadline: float | None = None,
+               memory_limit: int | None = None, cancel=None) -> tuple[Partition, SearchOutcome, float]:
+    """Search one key with ``engine`` (what a worker of a ``KeySpread`` runs): the key, its outcome, seconds."""
+    return _timed(_engine(engine), part, m, init_state, deadline, memory_limit, cancel)
 
 
 def _timed(search, part: Partition, m: Model, init_state, deadline, budget, cancel):
