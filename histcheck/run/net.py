@@ -26,6 +26,7 @@ import ipaddress
 import itertools
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -343,9 +344,31 @@ def sweep_stale() -> list[str]:
 
 # -- proxies ----------------------------------------------------------------------------------------------------
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A port nothing listens on, chosen below the kernel's ephemeral range: a port the kernel hands out (bind to
+    0) may be taken a moment later as the source port of some outgoing connection (a client's, a peer's), and a
+    node started on it then fails to listen, or a proxy sees a connection it did not carry."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 20000), low)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:      # that range is full: the kernel's own choice is still a free port now
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 on Linux by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 class ProxyNetwork(Network):

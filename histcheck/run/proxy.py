@@ -87,8 +87,13 @@ class Proxy:
         for s in (conn, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         link = Link(source, conn, upstream)
-        with self.lock:
-            self.links.append(link)
+        with self.lock:     # checked again under the lock a block command takes: a cut that came while this
+            admitted = not self._is_blocked(source)  # connection was being made must not leave it through
+            if admitted:
+                self.links.append(link)
+        if not admitted:
+            link.close()
+            return
         threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
         self._pump_in(link, sniff=route["port"] == "peer" and not route.get("source"))
 
@@ -152,7 +157,8 @@ class Proxy:
             elif message.get("cmd") == "shape":
                 self.shape_rules = [r for r in message["rules"] if r.get("dst") in (self.node, "*")]
             elif message.get("cmd") == "block":
-                self.blocked = {frozenset(p) for p in message["pairs"]}
+                with self.lock:
+                    self.blocked = {frozenset(p) for p in message["pairs"]}
             self._drop_blocked()
             sys.stdout.write("ok\n")
             sys.stdout.flush()
