@@ -89,10 +89,10 @@ def _probe(address: str) -> None:
 
 def travelling(part: Partition) -> Partition:
     """What a task carries of a key: the search reads of each call only its status and its positions (plus the
-    model inputs, footprints and blind flags), never its operations, which are most of a call's pickled size.
+    model inputs, footprints, blind and pure flags), never its operations, which are most of a call's pickled size.
     The failure report is built here from the full partition; the outcome names calls by number."""
     calls = [Call(c.id, None, None, None, c.status, None, None, c.call_pos, c.return_pos) for c in part.calls]
-    return Partition(None, calls, part.inputs, [], part.footprints, part.blind)
+    return Partition(None, calls, part.inputs, [], part.footprints, part.blind, part.pure)
 
 
 def search_task(part: Partition, m: Model, init_state: Any, engine: str, wall_deadline: float | None,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
 
 from .errors import HistoryError
 from .values import Keyword, freeze
@@ -214,6 +214,24 @@ class History:
         if paired is None:
             paired = memo[include_failed] = self._pair(include_failed)
         return list(paired)
+
+    def derived(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()``, worked out once per list of ops and ``key``: what a checker derives from the events alone
+        (the calls grouped by key and prepared for one model) is kept here, so that checking the history again
+        does not derive it again.  ``key`` must name everything ``make`` depends on besides the ops; the value is
+        shared, so treat it as read-only.  It is dropped with the pairing when ``ops`` is replaced."""
+        memo = self._memo()
+        slot = ("derived", key)
+        if slot not in memo:
+            memo[slot] = make()
+        return memo[slot]
+
+    def first_without_process(self) -> Op | None:
+        """The first op with no ``:process`` (None: every op has one), looked for once per list of ops."""
+        memo = self._memo()
+        if "no-process" not in memo:
+            memo["no-process"] = next((op for op in self.ops if op.process is None), None)
+        return memo["no-process"]
 
     def _memo(self) -> dict:
         """What is worked out once per list of ops (its pairing, its key style); a new list starts afresh."""

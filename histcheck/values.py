@@ -76,6 +76,9 @@ def freeze(value: Any) -> Any:
 
 def to_plain(value: Any) -> Any:
     """Turn a value into plain JSON-ready Python (keywords become strings, sets sorted lists, tags dicts)."""
+    cls = value.__class__
+    if cls is int or cls is str or value is None or cls is float or cls is bool:
+        return value
     if isinstance(value, (Keyword, Symbol)):
         return str.__str__(value)
     if isinstance(value, dict):

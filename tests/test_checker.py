@@ -153,6 +153,48 @@ def test_kernel_agrees_with_reference(model: str, seed: int, n: int, processes: 
         assert len(ker.longest) == len(ref.longest)
 
 
+@SETTINGS
+@given(model=st.sampled_from(MODELS), seed=st.integers(0, 10**9), n=st.integers(1, 30),
+       processes=st.integers(1, 6), crash=st.sampled_from([0.0, 0.15, 0.4]))
+def test_quick_search_is_the_resumable_search(model: str, seed: int, n: int, processes: int, crash: float) -> None:
+    """The one-call quick search builds the same entries and runs the same kernel as the resumable driver: the
+    same verdict, failing position, stuck configurations, longest linearization and step count."""
+    history = concurrent_history(model, seed, n, processes, crash)
+    m = get_model(model).configure(init=INITS[model])
+    init_state = m.init_state(INITS[model])
+    part = make_partition(None, history.calls(), m)
+    quick = search_kernel(part, m, init_state)
+    driven = search_kernel(part, m, init_state, quick=False)
+    assert (quick.valid, quick.fail_pos, quick.stuck, quick.longest, quick.explored, quick.states) == \
+        (driven.valid, driven.fail_pos, driven.stuck, driven.longest, driven.explored, driven.states)
+
+
+def test_quick_search_hands_over_when_it_runs_out() -> None:
+    """A quick search out of steps or memory leaves the history to the resumable driver, which decides it."""
+    from histcheck.checker import search as S
+    history = concurrent_history("cas-register", 3, 60, 6, 0.2)
+    m = get_model("cas-register").configure(init=0)
+    part = make_partition(None, history.calls(), m)
+    expected = search_kernel(part, m, 0, quick=False)
+    old = S.QUICK_STEPS
+    S.QUICK_STEPS = 5
+    try:
+        assert S._quick_search(part.columns(), _prefilled(m, part), 64, None) is None
+        handed = search_kernel(part, m, 0)
+    finally:
+        S.QUICK_STEPS = old
+    assert (handed.valid, handed.fail_pos, handed.explored) == (expected.valid, expected.fail_pos, expected.explored)
+    tight = search_kernel(part, m, 0, memory_limit=20_000)       # the quick memo may not grow past the cap
+    assert tight.valid in (expected.valid, None)
+
+
+def _prefilled(m, part):
+    from histcheck.checker.encode import StateTable
+    table = StateTable(m, 0, list(dict.fromkeys(part.inputs)))
+    assert table.prefill()
+    return table
+
+
 def _all_stuck(part, m, init_state):
     return search_reference(part, m, init_state, stuck_limit=10**6).stuck
 

@@ -133,16 +133,18 @@ def analyze(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def verdicts(stdout: str, exact: bool) -> dict[str, dict]:
-    """Per file, what must not depend on where the search ran: verdict, cause, failing key and op, the report;
-    with ``exact`` (one engine everywhere) also every key's search statistics."""
+    """Per file, what must not depend on where the search ran: verdict, cause, failing key and op; with ``exact``
+    (one engine everywhere: a remote search is the local one) also every key's search statistics and the
+    failure report's candidate states and final paths."""
     out = {}
     for line in stdout.splitlines():
         d = json.loads(line)
-        keys = [(k["key"], k["valid"], k["cause"], k["ops"])  # search statistics depend on timing (windows)
+        keys = [(k["key"], k["valid"], k["cause"], k["ops"]) + ((k["states"], k["explored"]) if exact else ())
                 for k in d.get("keys", [])]
         out[Path(d["file"]).name] = {"valid": d["valid"], "cause": d.get("cause"), "key": d.get("key"),
-                                     "op": d.get("op"), "final_paths": None,
-                                     "configs": None, "keys": keys}  # candidate states: the search rules in force may differ remotely
+                                     "op": d.get("op"), "keys": keys,
+                                     "configs": d.get("configs") if exact else None,
+                                     "final_paths": d.get("final_paths") if exact else None}
     return out
 
 

@@ -100,7 +100,11 @@ def _check(history: History, model: str | Model = "cas-register", init: Any = DE
                              "per key can read", path=history.source,
                              expected="--partition (the default), or a model that reads keys itself such as kv")
         style = None
-    parts = _partitions(history, calls, style, m)
+    signature = m.signature()
+    if signature is None:
+        parts = _partitions(history, calls, style, m)
+    else:         # the same history checked again with the same model: its calls are already grouped and prepared
+        parts = list(history.derived(("partitions", signature, style), lambda: _partitions(history, calls, style, m)))
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if len(parts) >= PARALLEL_FROM_KEYS else 1
     workers = max(1, min(workers, len(parts)))

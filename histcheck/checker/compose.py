@@ -130,7 +130,7 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
     entries = make_entries(part, {})
     lay = _layout(entries.foot, part.inputs)
     table = FootprintTable(model, init_state, lay.inputs_by_foot, memory_limit)
-    if not prefill(table, deadline, cancel):
+    if prefill(table, deadline, cancel) is None:
         return SearchOutcome(None, "memory", engine="kernel-split")
     n = len(part.calls)
     n_foot = len(lay.flo)

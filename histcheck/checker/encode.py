@@ -19,6 +19,7 @@ use it, so a small history the reference decides never waits for numpy to load.
 """
 from __future__ import annotations
 
+import operator
 from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
@@ -46,9 +47,45 @@ class Partition:
     blind: list[bool] | None = None
     pure: list[bool] | None = None
 
+    _columns: "Columns | None" = field(default=None, repr=False, compare=False)
+
     @property
     def ok_count(self) -> int:
         return sum(1 for c in self.calls if c.status == "ok")
+
+    def columns(self) -> "Columns":
+        """The calls as the searches take them, made on first use and kept: a partition is shared by every check
+        of its history with one model (``History.derived``), and the columns are what its calls are in integers."""
+        if self._columns is None:
+            self._columns = Columns.of(self)
+        return self._columns
+
+
+@dataclass
+class Columns:
+    """A partition's calls as integers, in call order: each call's input numbered in order of first use
+    (``kinds`` maps input -> number), its invocation's position and its completion's (+inf for a crashed call),
+    and the model's blind and pure flags; ``array.array``, which numpy wraps without copying."""
+
+    kinds: dict[Hashable, int]
+    kind: array
+    call_pos: array
+    ret_pos: array
+    blind: bytes | None
+    pure: bytes | None
+
+    @classmethod
+    def of(cls, part: Partition) -> "Columns":
+        kinds = dict.fromkeys(part.inputs)
+        for number, op in enumerate(kinds):
+            kinds[op] = number
+        return cls(kinds, array("i", map(kinds.__getitem__, part.inputs)),
+                   array("q", map(_CALL_POS, part.calls)), array("d", map(_RETURN_POS, part.calls)),
+                   None if part.blind is None else bytes(part.blind), None if part.pure is None else bytes(part.pure))
+
+
+_CALL_POS = operator.attrgetter("call_pos")
+_RETURN_POS = operator.attrgetter("return_pos")     # +inf for a crashed call
 
 
 def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
@@ -203,16 +240,47 @@ def known_steps(model: Model) -> dict[Hashable, dict] | None:
     result.  ``Model.step`` is a pure function of (state, input), so checking many small histories of one model
     (a directory of Knossos files) tabulates each transition once, not once per history.  None when the model's
     configuration cannot be compared (an attribute that is not hashable)."""
-    try:
-        signature = (type(model), frozenset(vars(model).items()))
-        known = _KNOWN.get(signature)
-    except TypeError:
+    signature = model.signature()
+    if signature is None:
         return None
+    known = _KNOWN.get(signature)
     if known is None or len(known) > KNOWN_MAX:
         if len(_KNOWN) > 64:
             _KNOWN.clear()
         known = _KNOWN[signature] = {}
     return known
+
+
+_TABLES: dict[Hashable, "StateTable"] = {}
+TABLES_MAX = 256             # complete tables remembered before the memory of tables starts afresh
+
+
+def prefilled_table(model: Model, init_state: Hashable, inputs: list[Hashable], memory_limit: int | None = None,
+                    stop: Callable[[], bool] | None = None) -> tuple["StateTable", bool]:
+    """A state table for ``inputs`` from ``init_state``, tabulated up front as far as ``StateTable.prefill`` goes,
+    and whether that is all of it (raises ``TableTooLarge``).
+
+    A complete table is a pure function of the model's configuration, the initial state and the inputs in order,
+    so it is remembered under them: a history checked again, or the next file of the same test with the same
+    inputs, takes it as it is.  Sharing it is safe because nothing writes to a complete table: the searches only
+    read it, and ``fill`` is asked for only a cell that was never computed."""
+    signature = model.signature()
+    key: Hashable = None
+    if signature is not None:
+        try:
+            key = (signature, init_state, tuple(inputs))
+            table = _TABLES.get(key)
+        except TypeError:            # an unhashable initial state: nothing to remember it under
+            key = table = None
+        if table is not None and (memory_limit is None or table.nbytes <= memory_limit):
+            return table, True
+    table = StateTable(model, init_state, inputs, memory_limit)
+    complete = table.prefill(stop=stop)
+    if complete and key is not None:
+        if len(_TABLES) >= TABLES_MAX:
+            _TABLES.clear()
+        _TABLES[key] = table
+    return table, complete
 
 
 class StateTable:

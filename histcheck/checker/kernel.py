@@ -364,6 +364,153 @@ def wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, pure, 
     return code
 
 
+@njit(cache=True, nogil=True)
+def quick_kernel(call_pos, ret_pos, kind, blind, pure, zob, table, stuck_limit, memo_records, memory_limit, regs,
+                 max_steps):
+    """A whole search in one call, for a search that needs nothing from Python: ``encode.make_entries``, the
+    working set of ``search._Arrays`` and ``search.Memo.grow`` compiled around ``wgl_kernel``.
+
+    Small histories are many (a directory of Knossos files), and for them building two dozen numpy arrays in
+    Python and passing them to the kernel one by one cost several times the search itself.  The caller gives the
+    calls in invocation order (``call_pos``, ``ret_pos`` with +inf for a crashed call, ``kind``, per-call
+    ``blind``/``pure``), a complete transition table and at least ``len(kind)`` Zobrist keys.  Returns the kernel's
+    code (``NEED_ROW``, ``MEMO_FULL`` past ``memory_limit`` bytes, or ``PAUSE`` after ``max_steps`` mean: search
+    again with the resumable driver), the stuck configurations' states and bitsets, the longest linearization and
+    each call's bit; ``regs`` holds the kernel's registers (``R_STEPS``, ``R_MEMO``, ``R_FAILPOS`` ...).
+    """
+    n = len(kind)
+    big = np.int64(1) << np.int64(62)
+    pos = np.empty(2 * n, np.int64)
+    n_ok = 0
+    for c in range(n):
+        pos[c] = call_pos[c]
+        if ret_pos[c] == np.inf:
+            pos[n + c] = big
+        else:
+            pos[n + c] = np.int64(ret_pos[c])
+            n_ok += 1
+    order = np.argsort(pos, kind="mergesort")[: n + n_ok]     # stable: invocations first on a tie; crashed last
+    E = len(order)
+    ent_call = np.empty(E, np.int32)
+    ent_ret = np.zeros(E, np.uint8)
+    ent_pos = np.empty(E, np.int64)
+    ret_entry = np.full(n, -1, np.int32)
+    for e in range(E):
+        s = order[e]
+        ent_pos[e] = pos[s]
+        if s >= n:
+            ent_call[e] = s - n
+            ent_ret[e] = 1
+            ret_entry[s - n] = e
+        else:
+            ent_call[e] = s
+    is_ok = np.zeros(n, np.uint8)
+    twin = np.full(n, -1, np.int32)
+    last = np.full(max(1, table.shape[1]), -1, np.int32)
+    OKW = (n_ok + 63) // 64
+    W = max(1, OKW + (n - n_ok + 63) // 64)
+    bitpos = np.empty(n, np.int64)
+    ok_before = 0
+    for c in range(n):
+        if ret_pos[c] != np.inf:
+            is_ok[c] = 1
+            bitpos[c] = ok_before
+            ok_before += 1
+        else:
+            twin[c] = last[kind[c]]
+            last[kind[c]] = c
+            bitpos[c] = OKW * 64 + c - ok_before
+    full = np.empty(max(OKW, 1), np.uint64)
+    full[:] = ~np.uint64(0)
+    if n_ok % 64:
+        full[OKW - 1] = (np.uint64(1) << np.uint64(n_ok % 64)) - np.uint64(1)
+    nxt = np.arange(1, E + 2).astype(np.int32)
+    prv = np.arange(-1, E + 1).astype(np.int32)
+    if E:
+        nxt[E - 1] = -1
+        nxt[E] = 0
+        prv[0] = E
+    else:
+        nxt[0] = -1
+    prv[E] = -1
+    bits = np.zeros(W, np.uint64)
+    hreg = np.zeros(1, np.uint64)
+    size = max(n, 1)
+    stack_e = np.empty(size, np.int32)
+    stack_s = np.empty(size, np.int32)
+    stack_since = np.empty(size, np.int32)
+    stack_phase = np.empty(size, np.int32)
+    best = np.empty(size, np.int32)
+    crash_stack = np.empty(size, np.int32)
+    per_record = min(W, 4)
+    cap = memo_records
+    slots = np.full(2 * cap, -1, np.int64)
+    words = np.empty(cap * per_record, np.uint64)
+    off = np.empty(cap, np.int64)
+    lo = np.empty(cap, np.int32)
+    nw = np.empty(cap, np.int32)
+    state = np.empty(cap, np.int32)
+    hashes = np.empty(cap, np.uint64)
+    stuck_state = np.empty(stuck_limit, np.int32)
+    stuck_bits = np.empty(stuck_limit * W, np.uint64)
+    regs[:] = 0
+    regs[R_E] = nxt[E]
+    regs[R_FAILPOS] = -1
+    regs[R_W] = W
+    regs[R_OKW] = OKW
+    regs[R_HI] = -1
+    regs[R_NOK] = n_ok
+    fixed = table.nbytes + 8 * (2 * n + 3 * E) + 4 * 8 * size
+    while True:
+        code = wgl_kernel(ent_call, ent_ret, ent_pos, ret_entry, is_ok, kind, blind, pure, twin, bitpos, full, zob,
+                          table, nxt, prv, bits, hreg, stack_e, stack_s, stack_since, stack_phase, best, crash_stack,
+                          slots, words, off, lo, nw, state, hashes, stuck_state, stuck_bits, regs,
+                          max_steps - regs[R_STEPS])
+        if code != MEMO_FULL:
+            break
+        count = regs[R_MEMO]
+        grow_index = count >= len(state)
+        grow_words = regs[R_WUSED] + W > len(words)
+        new_cap = len(state) * (2 if grow_index else 1)
+        new_words = max(len(words) * (2 if grow_words else 1), regs[R_WUSED] + W)
+        memo_bytes = slots.nbytes + words.nbytes + off.nbytes + lo.nbytes + nw.nbytes + state.nbytes + hashes.nbytes
+        projected = fixed + memo_bytes + (new_cap * 44 if grow_index else 0) + (new_words * 8 if grow_words else 0)
+        if projected > memory_limit:
+            break
+        if grow_words:
+            words = _grown_u64(words, new_words)
+        if grow_index:
+            off = _grown_i64(off, new_cap)
+            lo = _grown_i32(lo, new_cap)
+            nw = _grown_i32(nw, new_cap)
+            state = _grown_i32(state, new_cap)
+            hashes = _grown_u64(hashes, new_cap)
+            slots = np.full(2 * new_cap, -1, np.int64)
+            rehash(hashes, count, slots)
+    return code, stuck_state, stuck_bits, best, bitpos
+
+
+@njit(cache=True)
+def _grown_u64(a, size):
+    out = np.empty(size, np.uint64)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _grown_i64(a, size):
+    out = np.empty(size, np.int64)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _grown_i32(a, size):
+    out = np.empty(size, np.int32)
+    out[: len(a)] = a
+    return out
+
+
 @njit(cache=True)
 def rehash(arena_hash, count, slots):
     """Rebuild the slot index after the arena grew."""

@@ -20,6 +20,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..history import Call, Op
 from ..values import Keyword, to_plain
 
 UNKNOWN = "unknown"
@@ -30,7 +31,6 @@ CAUSES = ("time", "memory", "interrupted")
 
 def op_summary(call_or_op: Any, *, model_value: Any = None) -> dict[str, Any]:
     """A JSON-ready description of an operation: its index, process, type, f and value."""
-    from ..history import Call, Op
     if isinstance(call_or_op, Call):
         op = call_or_op.complete if call_or_op.complete is not None else call_or_op.invoke
         out = {"index": op.index, "process": call_or_op.process,

@@ -15,7 +15,7 @@ import numpy as np
 from ..models.base import Model
 from . import kernel as K
 from .cut import FIRST_AFTER, Cutter, reachable_states
-from .encode import Partition, StateTable, TableTooLarge, make_entries
+from .encode import Columns, Partition, StateTable, TableTooLarge, make_entries, prefilled_table
 from .reference import SearchOutcome
 
 SLICE_STEPS = 1 << 19
@@ -69,10 +69,8 @@ class _Arrays:
     def calls_of(self, words: np.ndarray) -> frozenset:
         """The call numbers whose bits are set in ``words`` (a bitset in this layout)."""
         if self._call_at is None:
-            self._call_at = np.zeros(self.W * 64, np.int64)
-            self._call_at[self.bitpos] = np.arange(len(self.bitpos))
-        positions = np.flatnonzero(np.unpackbits(np.ascontiguousarray(words, "<u8").view(np.uint8), bitorder="little"))
-        return frozenset(self._call_at[positions].tolist())
+            self._call_at = bit_owners(self.bitpos, self.W)
+        return calls_in(words, self._call_at)
 
 
 def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,16 +154,24 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
 
 def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadline: float | None = None,
                   memory_limit: int | None = None, stuck_limit: int = 64, slice_steps: int = SLICE_STEPS,
-                  cancel=None, cut_after: int | None = FIRST_AFTER) -> SearchOutcome:
+                  cancel=None, cut_after: int | None = FIRST_AFTER, quick: bool = True) -> SearchOutcome:
     """Decide one partition with the numba kernel; same answers as ``search_reference``.
 
     Once the search has taken ``cut_after`` steps (None: never), it also tries to refute the prefix up to its
-    furthest completion by a window (``cut.py``)."""
-    kinds: dict[Hashable, int] = {}
-    entries = make_entries(part, kinds)
-    table = StateTable(model, init_state, list(kinds), memory_limit)     # kinds numbers inputs 0, 1, ... in order
-    if not prefill(table, deadline, cancel):
+    furthest completion by a window (``cut.py``).  With ``quick``, a search whose whole transition table fits up
+    front first runs as one compiled call (``_quick_search``); only one that needs more than ``QUICK_STEPS``
+    steps, or more memo than ``memory_limit`` allows, is searched again by the resumable driver."""
+    columns = part.columns()
+    try:
+        table, complete = prefilled_table(model, init_state, list(columns.kinds), memory_limit,
+                                          _stopper(deadline, cancel))
+    except TableTooLarge:
         return SearchOutcome(None, "memory", engine="kernel")
+    if quick and complete and slice_steps >= QUICK_STEPS and (cut_after is None or cut_after >= QUICK_STEPS):
+        outcome = _quick_search(columns, table, stuck_limit, memory_limit)
+        if outcome is not None:
+            return outcome
+    entries = make_entries(part, dict(columns.kinds))
     n = len(part.calls)
     a = _Arrays(n, entries, stuck_limit)
 
@@ -207,16 +213,72 @@ def _window_search(win: Partition, model: Model, state: Hashable, **options) -> 
     return search_kernel(win, model, state, cut_after=None, **options)
 
 
-def prefill(table: StateTable, deadline: float | None, cancel) -> bool:
-    """Tabulate what fits up front (stopping early on the deadline or Ctrl-C); False when even that would break
-    the memory cap."""
+def prefill(table: StateTable, deadline: float | None, cancel) -> bool | None:
+    """Tabulate what fits up front (stopping early on the deadline or Ctrl-C): True when the whole reachable
+    table is filled, False when the rest is left to be filled on demand, None when even the part up front would
+    break the memory cap."""
+    try:
+        return table.prefill(stop=_stopper(deadline, cancel))
+    except TableTooLarge:
+        return None
+
+
+def _stopper(deadline: float | None, cancel) -> Callable[[], bool]:
+    """Whether tabulating up front should stop: on the deadline or Ctrl-C."""
     def stop() -> bool:
         return (cancel is not None and cancel.is_set()) or (deadline is not None and time.monotonic() > deadline)
-    try:
-        table.prefill(stop=stop)
-    except TableTooLarge:
-        return False
-    return True
+    return stop
+
+
+# A quick search gives up after this many steps (a few milliseconds): what it has done is then done again by the
+# resumable driver, which alone can pause for the clock, Ctrl-C and the windows of cut.py (FIRST_AFTER is larger).
+QUICK_STEPS = 1 << 16
+_NO_MEMORY_LIMIT = 1 << 62
+
+
+def _quick_search(columns: Columns, table: StateTable, stuck_limit: int,
+                  memory_limit: int | None) -> SearchOutcome | None:
+    """The search as one compiled call (``kernel.quick_kernel``) on the partition's columns; None when it must be
+    searched again by the resumable driver."""
+    n = len(columns.kind)
+    size = max(n, 1)
+    records = min(INITIAL_MEMO, max(64, 1 << (4 * size).bit_length()))
+    regs = np.zeros(K.N_REGS, np.int64)
+    code, stuck_state, stuck_bits, best, bitpos = K.quick_kernel(
+        np.frombuffer(columns.call_pos, np.int64), np.frombuffer(columns.ret_pos, np.float64),
+        np.frombuffer(columns.kind, np.int32), _flags(columns.blind, n), _flags(columns.pure, n),
+        zobrist_keys(size), table.table, stuck_limit, records,
+        _NO_MEMORY_LIMIT if memory_limit is None else memory_limit, regs, QUICK_STEPS)
+    explored, states = int(regs[K.R_STEPS]), int(regs[K.R_MEMO])
+    if code == K.VALID:
+        return SearchOutcome(True, explored=explored, states=states, engine="kernel")
+    if code != K.INVALID:
+        return None
+    W = int(regs[K.R_W])
+    call_at = bit_owners(bitpos, W)
+    stuck = [(table.states[int(stuck_state[i])], calls_in(stuck_bits[i * W:(i + 1) * W], call_at))
+             for i in range(int(regs[K.R_NSTUCK]))]
+    return SearchOutcome(False, fail_pos=int(regs[K.R_FAILPOS]), stuck=stuck,
+                         longest=best[: int(regs[K.R_BEST])].tolist(), explored=explored, states=states,
+                         engine="kernel")
+
+
+def _flags(values: bytes | None, n: int) -> np.ndarray:
+    """0/1 per call as the kernel takes them, writable as its compiled signature expects."""
+    return np.zeros(n, np.uint8) if values is None else np.frombuffer(bytearray(values), np.uint8)
+
+
+def bit_owners(bitpos: np.ndarray, words: int) -> np.ndarray:
+    """Bit position -> call, for ``calls_in``, where call ``c`` is bit ``bitpos[c]`` of ``words`` words."""
+    call_at = np.zeros(words * 64, np.int64)
+    call_at[bitpos] = np.arange(len(bitpos))
+    return call_at
+
+
+def calls_in(words: np.ndarray, call_at: np.ndarray) -> frozenset:
+    """The call numbers whose bits are set in ``words`` (``call_at`` from ``bit_owners``)."""
+    positions = np.flatnonzero(np.unpackbits(np.ascontiguousarray(words, "<u8").view(np.uint8), bitorder="little"))
+    return frozenset(call_at[positions].tolist())
 
 
 def drive(run_slice: Callable[[], int], table: StateTable, memo: Memo, regs: np.ndarray, record_max: int, *,

@@ -27,8 +27,8 @@ def op_without_process(fields: dict, position: int, line: int | None, path: str 
 
 def require_processes(history: History, check: str = "the linearizability check") -> None:
     """Refuse a history with an op that has no process, naming the first one's line."""
-    for op in history.ops:
-        if op.process is None:
-            raise InputError(f"this operation has no :process, which {check} needs to pair invocations with "
-                             "completions", path=history.source, line=op.line,
-                             expected=":process on every operation (an integer, or :nemesis)")
+    op = history.first_without_process()
+    if op is not None:
+        raise InputError(f"this operation has no :process, which {check} needs to pair invocations with "
+                         "completions", path=history.source, line=op.line,
+                         expected=":process on every operation (an integer, or :nemesis)")

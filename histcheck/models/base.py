@@ -12,7 +12,8 @@ Why the protocol is shaped this way:
   ``prepare`` is also where a value the model cannot read is rejected, with the line it came from.  It returns
   ``None`` for an operation that can never matter (a crashed read: it observed nothing and changed nothing).
 * ``step`` must be a pure function of (state, input), and states must be hashable and compare by value, so that
-  equal states reached by different orders are recognised as one.
+  equal states reached by different orders are recognised as one.  ``prepare`` too must depend on nothing but the
+  call and the model's configuration: the checker remembers both answers (see ``signature``).
 * ``describe`` renders a state for people, in the model's own words.
 
 Writing your own model: subclass ``Model``, set ``name`` and ``operations``, implement ``init_state``, ``prepare``
@@ -157,6 +158,16 @@ class Model:
     def is_pure(self, op: Hashable) -> bool:
         """True when ``op`` never changes the state (used to drop crashed reads)."""
         return False
+
+    def signature(self) -> Hashable | None:
+        """A value equal for models that behave alike (the same class, configured alike), or None when the
+        configuration cannot be compared (an attribute that is not hashable).  The checker remembers per signature
+        what a model worked out (its steps, a history's prepared inputs, a tabulated state space); that is sound
+        because ``prepare`` and ``step`` are pure functions of their arguments and the configuration."""
+        try:
+            return (type(self), frozenset(vars(self).items()))
+        except TypeError:
+            return None
 
     def configure(self, *, nil_read: str | None = None, init: Any = None) -> "Model":
         """Return a model configured for one check (nil-read semantics resolved against the initial value)."""
