@@ -36,18 +36,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
 
 
-def __getattr__(name: str):
-    """``History``, ``Op``, ``Call`` and ``Result`` on first use: ``Result`` brings the checker (and numpy) in,
-    and importing ``histcheck`` must stay instant so that the command can answer Ctrl-C from its first moment."""
-    if name in ("History", "Op", "Call"):
-        from . import history
-        return getattr(history, name)
-    if name == "Result":
-        from .checker.result import Result
-        return Result
-    raise AttributeError(f"module 'histcheck' has no attribute {name!r}")
-
-
 def load(path, format: str = "auto") -> History:
     """Read a history from ``path`` (``-`` is standard input; gzip is read as what it holds); ``format`` is
     ``auto`` or one of ``formats.FORMATS``."""
@@ -63,10 +51,24 @@ def check(history: History, model="cas-register", init=None, **options) -> Resul
     A limit that is not a usable number (NaN, infinite, negative) and an operation without a process (the
     search pairs calls by process) are an ``InputError``.
     """
-    from .checker import check as _check
+    checker = _checker or _import_checker()
+    checker.check_time_limit(options.get("time_limit"), "time_limit")
+    checker.check_memory_limit(options.get("memory_limit"), "memory_limit")
+    checker.require_processes(history)
+    return checker.check(history, model=model, init=init, **options)
+
+
+_checker: Any = None
+
+
+def _import_checker() -> Any:
+    """What ``check`` calls, imported on its first call and kept: import statements in ``check`` itself cost a
+    few microseconds on every call, a tenth of checking a small history."""
+    global _checker
+    from types import SimpleNamespace
+    from .checker import check
     from .errors import check_memory_limit, check_time_limit
     from .formats.ops import require_processes
-    check_time_limit(options.get("time_limit"), "time_limit")
-    check_memory_limit(options.get("memory_limit"), "memory_limit")
-    require_processes(history)
-    return _check(history, model=model, init=init, **options)
+    _checker = SimpleNamespace(check=check, check_time_limit=check_time_limit,
+                               check_memory_limit=check_memory_limit, require_processes=require_processes)
+    return _checker

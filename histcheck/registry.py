@@ -167,9 +167,16 @@ def entry(kind: str, name: str) -> Entry:
     return found
 
 
+_loaded: dict[tuple[str, str], Any] = {}
+
+
 def get(kind: str, name: str) -> Any:
-    """The object registered as ``name`` (a class, usually), imported on first use."""
-    return entry(kind, name).load()
+    """The object registered as ``name`` (a class, usually), imported on first use and kept (a check of a small
+    history asks for its model every time)."""
+    obj = _loaded.get((kind, name))
+    if obj is None:
+        obj = _loaded[(kind, name)] = entry(kind, name).load()
+    return obj
 
 
 def clashes() -> list[Entry]:

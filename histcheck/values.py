@@ -100,8 +100,23 @@ def to_plain(value: Any) -> Any:
 def show(value: Any) -> str:
     """Render a value the way a Jepsen user reads it: ``nil``, ``[1 2]``, ``:x``, ``"s"`` (EDN, as histcheck writes
     it); values EDN cannot express (a model's own markers) fall back to their ``repr``."""
-    from .formats.ednwrite import edn
+    cls = value.__class__
+    if cls is int:
+        return str(value)
+    if value is None:
+        return "nil"
     try:
-        return edn(value)
+        return (_edn or _import_edn())(value)
     except TypeError:
         return repr(value)
+
+
+_edn: Any = None
+
+
+def _import_edn() -> Any:
+    """The EDN writer, imported once (it imports this module; a failure report shows hundreds of values)."""
+    global _edn
+    from .formats.ednwrite import edn
+    _edn = edn
+    return edn

@@ -14,15 +14,14 @@ importing, so a small history never loads numpy or numba), the kernel for everyt
 """
 from __future__ import annotations
 
-import gc
 import os
 import time
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from ..errors import InputError
+from ..gcpause import paused_gc
 from ..history import NO_KEY, History
 from ..models import Model, get as get_model
 from .encode import Partition, make_partition
@@ -59,23 +58,9 @@ def check(history: History, model: str | Model = "cas-register", init: Any = DEF
     are many keys; a ``spread`` runs them elsewhere instead (a Dask cluster).  ``engine`` is ``auto`` (by size,
     see ``_auto``), ``kernel`` or ``reference``.
     """
-    with _paused_gc():
+    with paused_gc():       # the calls, inputs and records a check makes hold no cycles (see gcpause)
         return _check(history, model, init, time_limit=time_limit, memory_limit=memory_limit,
                       nil_read=nil_read, partition=partition, engine=engine, workers=workers, spread=spread)
-
-
-@contextmanager
-def _paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a check: the calls, inputs and records it makes hold no cycles,
-    and with a large history in memory every collection walks all of its events (a third of the check's time
-    on a million events, more than half of it on pairing)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _check(history: History, model: str | Model = "cas-register", init: Any = DEFAULT, *,
@@ -254,17 +239,24 @@ def _engine(name: str):
     if name == "auto":
         return _auto
     if name == "reference":
-        def run(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
-            return search_reference(part, m, init_state, deadline=deadline, cancel=cancel,
-                                    memory_limit=memory_limit)
-        return run
+        return _run_reference
     if name == "kernel":
         return _kernel()
     raise InputError(f"unknown engine {name!r}", expected="one of " + ", ".join(ENGINES))
 
 
+def _run_reference(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
+    return search_reference(part, m, init_state, deadline=deadline, cancel=cancel, memory_limit=memory_limit)
+
+
+_run_kernel = None
+
+
 def _kernel():
-    """The kernel engine; importing it imports numpy and numba."""
+    """The kernel engine; importing it (once) imports numpy and numba."""
+    global _run_kernel
+    if _run_kernel is not None:
+        return _run_kernel
     from .compose import search_split_kernel
     from .search import search_kernel
 
@@ -274,6 +266,7 @@ def _kernel():
         if is_compositional(part):
             return search_split_kernel(part, m, init_state, **options)
         return search_kernel(part, m, init_state, **options)
+    _run_kernel = run_kernel
     return run_kernel
 
 

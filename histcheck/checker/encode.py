@@ -30,6 +30,7 @@ from ..models.base import Inconsistent, Model, Sentinel
 if TYPE_CHECKING:
     import numpy as np
 
+INFINITY = float("inf")
 INCONSISTENT = -1
 ROW_AT_ONCE = 64
 NOT_COMPUTED = -2
@@ -65,7 +66,8 @@ class Partition:
 class Columns:
     """A partition's calls as integers, in call order: each call's input numbered in order of first use
     (``kinds`` maps input -> number), its invocation's position and its completion's (+inf for a crashed call),
-    and the model's blind and pure flags; ``array.array``, which numpy wraps without copying."""
+    and the model's blind and pure flags; ``array.array``, which numpy wraps without copying.  ``n_ok``: how many
+    calls completed ok."""
 
     kinds: dict[Hashable, int]
     kind: array
@@ -73,15 +75,17 @@ class Columns:
     ret_pos: array
     blind: bytes | None
     pure: bytes | None
+    n_ok: int
 
     @classmethod
     def of(cls, part: Partition) -> "Columns":
         kinds = dict.fromkeys(part.inputs)
         for number, op in enumerate(kinds):
             kinds[op] = number
-        return cls(kinds, array("i", map(kinds.__getitem__, part.inputs)),
-                   array("q", map(_CALL_POS, part.calls)), array("d", map(_RETURN_POS, part.calls)),
-                   None if part.blind is None else bytes(part.blind), None if part.pure is None else bytes(part.pure))
+        ret_pos = array("d", map(_RETURN_POS, part.calls))
+        return cls(kinds, array("i", map(kinds.__getitem__, part.inputs)), array("q", map(_CALL_POS, part.calls)),
+                   ret_pos, None if part.blind is None else bytes(part.blind),
+                   None if part.pure is None else bytes(part.pure), len(ret_pos) - ret_pos.count(INFINITY))
 
 
 _CALL_POS = operator.attrgetter("call_pos")

@@ -32,6 +32,7 @@ def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Fail
     failed = part.calls[target] if target is not None else None
     previous = _previous_ok(part, outcome.fail_pos)
     ops = _OpSummaries(part, model)
+    model = _Remembering(model)
     configs, raw = _configs(part, outcome, model, ops)
     paths = _final_paths(part, raw, model, target, ops)
     longest = [[ops[i] for i in outcome.longest]] if outcome.longest else []
@@ -44,6 +45,32 @@ def build_failure(part: Partition, outcome: SearchOutcome, model: Model) -> Fail
         longest=longest,
         configs_truncated=len(raw) > MAX_CONFIGS or len(outcome.stuck) >= STUCK_LIMIT,
     )
+
+
+_UNKNOWN = object()
+
+
+class _Remembering:
+    """The model's ``step`` and ``describe`` for one report, each answered once per argument: a report walks a few
+    states through the same few inputs many times (candidate states, final paths)."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.steps: dict[tuple, Hashable] = {}
+        self.descriptions: dict[Hashable, str] = {}
+
+    def step(self, state: Hashable, op: Hashable) -> Hashable:
+        key = (state, op)
+        out = self.steps.get(key, _UNKNOWN)
+        if out is _UNKNOWN:
+            out = self.steps[key] = self.model.step(state, op)
+        return out
+
+    def describe(self, state: Hashable) -> str:
+        text = self.descriptions.get(state)
+        if text is None:
+            text = self.descriptions[state] = self.model.describe(state)
+        return text
 
 
 class _OpSummaries:
@@ -89,7 +116,7 @@ def _previous_ok(part: Partition, pos: int) -> Call | None:
     return best
 
 
-def _configs(part: Partition, outcome: SearchOutcome, model: Model,
+def _configs(part: Partition, outcome: SearchOutcome, model: _Remembering,
              ops: _OpSummaries) -> tuple[list[Config], list[tuple[Hashable, list[int]]]]:
     """Distinct (state, pending calls) pairs among the configurations stuck at the failing completion."""
     seen: dict[tuple, tuple[Hashable, list[int]]] = {}
@@ -105,7 +132,7 @@ def _configs(part: Partition, outcome: SearchOutcome, model: Model,
     return configs, raw
 
 
-def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: Model,
+def _final_paths(part: Partition, raw: list[tuple[Hashable, list[int]]], model: _Remembering,
                  target: int | None, ops: _OpSummaries) -> list[list[PathStep]]:
     """Short orders of pending calls from each candidate state, each ending where the model refuses a step.
 

@@ -162,6 +162,8 @@ def search_kernel(part: Partition, model: Model, init_state: Hashable, *, deadli
     front first runs as one compiled call (``_quick_search``); only one that needs more than ``QUICK_STEPS``
     steps, or more memo than ``memory_limit`` allows, is searched again by the resumable driver."""
     columns = part.columns()
+    if columns.n_ok == 0:       # nothing must be linearized: the empty linearization is one
+        return SearchOutcome(True, engine="kernel")
     try:
         table, complete = prefilled_table(model, init_state, list(columns.kinds), memory_limit,
                                           _stopper(deadline, cancel))

@@ -15,12 +15,11 @@ Reading what we wrote gives back the same history.
 """
 from __future__ import annotations
 
-import gc
 import io
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from ..gcpause import paused_gc
 from ..errors import InputError, ReadingTimedOut
 from ..history import History, Op
 from .detect import FORMATS, detect, detect_input, detect_lines, suffix_of
@@ -53,19 +52,6 @@ _WRITERS: dict[str, Callable[[Iterable[Op], object], None]] = {
 WRITE_FORMATS = tuple(_WRITERS)
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building ops: they hold no cycles, and collecting while
-    millions of young objects survive costs a third of the reading time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _check_format(format: str, allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     if format not in allowed:
@@ -79,7 +65,7 @@ def load(path: str | Path, format: str = "auto", *, deadline: float | None = Non
     (skipped lines, process ids read by a rule, :index out of order) is in ``history.meta["notes"]``."""
     _check_format(format, ("auto",) + FORMATS)
     suffix = suffix_of(path)
-    with open_input(path, deadline=deadline) as opened, _bulk():
+    with open_input(path, deadline=deadline) as opened, paused_gc():
         if format == "auto":
             format = detect_input(opened, suffix)
         first = _first_content(opened)
@@ -127,7 +113,7 @@ def loads(text: str, format: str = "auto", source: str | None = None) -> History
     if format == "auto":
         format = detect_lines(text_lines(text), source, Path(source).suffix.lower() if source else "")
     notes = ReadNotes()
-    with _bulk():
+    with paused_gc():
         if format == "json":
             ops = list(read_json(text, source, notes=notes))
         else:

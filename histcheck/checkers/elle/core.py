@@ -8,13 +8,12 @@ real-time edges only when a ``-realtime`` one does); what is found decides ``:no
 """
 from __future__ import annotations
 
-import gc
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ...checker.result import UNKNOWN, Anomaly, Result, op_summary
+from ...gcpause import paused_gc
 from ...errors import InputError
 from ...history import History
 from ...values import to_plain
@@ -55,23 +54,6 @@ class Options:
                    process=_flag(options, "process"), realtime=_flag(options, "realtime"),
                    timeout_s=timeout_ms / 1000.0,
                    extra={k: _flag(options, k) for k in extra_flags})
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a check runs.
-
-    A check allocates millions of small dicts and tuples that all stay alive until it ends; the collector would
-    walk them over and over for nothing (none forms a cycle to collect).  On a 100,000-transaction history that
-    walking doubled the check's time (benchmarks/elle.py).  Reference counting still frees memory as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _flag(options: dict, name: str) -> bool | None:
@@ -137,7 +119,7 @@ class TxnChecker:
         raise NotImplementedError
 
     def check(self, history: History, **options: Any) -> Result:
-        with _collector_paused():
+        with paused_gc():          # its dicts and tuples hold no cycles (see gcpause)
             return self._check(history, **options)
 
     def _check(self, history: History, **options: Any) -> Result:
