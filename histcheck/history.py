@@ -303,15 +303,16 @@ class History:
         return memo["style"]
 
     def _key_style(self) -> str | None:
-        client = [op for op in self.ops if op.process.__class__ is int]
-        if not client:
+        # each test stops at the first op that rules its style out, which in most histories is the first one
+        def client() -> Iterator[Op]:
+            return (op for op in self.ops if op.process.__class__ is int)
+        if next(client(), None) is None:
             return None
-        if all(op.extra is not None and "key" in op.extra for op in client):
+        if all(op.extra is not None and "key" in op.extra for op in client()):
             return "field"
-        invokes = [op.value for op in client if op.type == "invoke"]
-        if not all(isinstance(v, tuple) and len(v) == 2 for v in invokes):
-            return None              # the usual case, decided at the first invocation
-        fs = {op.f for op in client if op.type == "invoke"}
+        if not all(isinstance(op.value, tuple) and len(op.value) == 2 for op in client() if op.type == "invoke"):
+            return None
+        fs = {op.f for op in client() if op.type == "invoke"}
         if fs and fs != {"cas"} and not fs <= {"cas", "txn"}:
             return "tuple"
         return None

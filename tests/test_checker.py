@@ -195,6 +195,23 @@ def _prefilled(m, part):
     return table
 
 
+def test_a_register_prepares_each_distinct_call_once_and_alike() -> None:
+    """``prepare_calls`` answers as ``prepare`` does call by call, telling apart values Python finds equal
+    (true and 1, 1.0 and 1) and crashed reads from ok ones; equal inputs come out as one object."""
+    events = []
+    values = [1, True, 1.0, None, "1", 2, (1, 2), (True, 2), [1, 2]]
+    for i, v in enumerate(values * 2):
+        for f in ("read", "write", "cas") if isinstance(v, (tuple, list)) else ("read", "write"):
+            events += [(i % 3, "invoke", f, v), (i % 3, "ok" if i % 4 else "info", f, v)]
+    history = h(*events)
+    for name in ("register", "cas-register"):
+        m = get_model(name).configure(init=0)
+        calls = [c for c in history.calls() if name == "cas-register" or c.f != "cas"]
+        assert list(map(repr, m.prepare_calls(calls))) == [repr(m.prepare(c)) for c in calls]   # True is not 1
+        inputs = [op for op in m.prepare_calls(calls) if op == ("write", 2)]
+        assert len(inputs) >= 2 and all(op is inputs[0] for op in inputs)
+
+
 def _all_stuck(part, m, init_state):
     return search_reference(part, m, init_state, stuck_limit=10**6).stuck
 

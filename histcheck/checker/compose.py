@@ -29,7 +29,8 @@ from ..models.base import Inconsistent, Model
 from . import kernel as K
 from .encode import INCONSISTENT, NOT_COMPUTED, ROW_AT_ONCE, Partition, StateTable, make_entries
 from .reference import SearchOutcome
-from .search import SLICE_STEPS, Memo, drive, linked_list, prefill, zobrist_keys
+from .kernel import linked_list
+from .search import SLICE_STEPS, Memo, drive, prefill, zobrist_keys
 
 
 class FootprintTable(StateTable):

@@ -95,7 +95,7 @@ _RETURN_POS = operator.attrgetter("return_pos")     # +inf for a crashed call
 def make_partition(key: Any, calls: Sequence[Call], model: Model) -> Partition:
     """Ask the model for each call's input; drop the calls it says cannot matter (``prepare`` returned None, or a
     crashed call the model calls useless)."""
-    inputs: list[Hashable] = list(map(model.prepare, calls))
+    inputs: list[Hashable] = model.prepare_calls(calls)
     kept: list[Call] = list(calls)
     if None in inputs:
         kept = [c for c, op in zip(calls, inputs) if op is not None]

@@ -424,15 +424,7 @@ def quick_kernel(call_pos, ret_pos, kind, blind, pure, zob, table, stuck_limit, 
     full[:] = ~np.uint64(0)
     if n_ok % 64:
         full[OKW - 1] = (np.uint64(1) << np.uint64(n_ok % 64)) - np.uint64(1)
-    nxt = np.arange(1, E + 2).astype(np.int32)
-    prv = np.arange(-1, E + 1).astype(np.int32)
-    if E:
-        nxt[E - 1] = -1
-        nxt[E] = 0
-        prv[0] = E
-    else:
-        nxt[0] = -1
-    prv[E] = -1
+    nxt, prv = linked_list(E)
     bits = np.zeros(W, np.uint64)
     hreg = np.zeros(1, np.uint64)
     size = max(n, 1)
@@ -478,37 +470,40 @@ def quick_kernel(call_pos, ret_pos, kind, blind, pure, zob, table, stuck_limit, 
         if projected > memory_limit:
             break
         if grow_words:
-            words = _grown_u64(words, new_words)
+            words = _grown(words, new_words)
         if grow_index:
-            off = _grown_i64(off, new_cap)
-            lo = _grown_i32(lo, new_cap)
-            nw = _grown_i32(nw, new_cap)
-            state = _grown_i32(state, new_cap)
-            hashes = _grown_u64(hashes, new_cap)
+            off = _grown(off, new_cap)
+            lo = _grown(lo, new_cap)
+            nw = _grown(nw, new_cap)
+            state = _grown(state, new_cap)
+            hashes = _grown(hashes, new_cap)
             slots = np.full(2 * new_cap, -1, np.int64)
             rehash(hashes, count, slots)
     return code, stuck_state, stuck_bits, best, bitpos
 
 
 @njit(cache=True)
-def _grown_u64(a, size):
-    out = np.empty(size, np.uint64)
+def _grown(a, size):
+    """``a`` copied into a new array of ``size`` elements (the rest uninitialised)."""
+    out = np.empty(size, a.dtype)
     out[: len(a)] = a
     return out
 
 
 @njit(cache=True)
-def _grown_i64(a, size):
-    out = np.empty(size, np.int64)
-    out[: len(a)] = a
-    return out
-
-
-@njit(cache=True)
-def _grown_i32(a, size):
-    out = np.empty(size, np.int32)
-    out[: len(a)] = a
-    return out
+def linked_list(size):
+    """``nxt`` and ``prv`` of the entry list: entry e links forward to e + 1 and back to e - 1, the head is index
+    ``size``, and -1 ends the list."""
+    nxt = np.arange(1, size + 2).astype(np.int32)
+    prv = np.arange(-1, size).astype(np.int32)
+    if size:
+        nxt[size - 1] = -1
+        nxt[size] = 0
+        prv[0] = size
+    else:
+        nxt[0] = -1
+    prv[size] = -1
+    return nxt, prv
 
 
 @njit(cache=True)

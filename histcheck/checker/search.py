@@ -46,7 +46,7 @@ class _Arrays:
         self.full.fill(_ALL_ONES)
         if n_ok % 64:
             self.full[self.OKW - 1] = (1 << (n_ok % 64)) - 1
-        self.nxt, self.prv = linked_list(E)
+        self.nxt, self.prv = K.linked_list(E)
         size = max(n, 1)
         self.zob = zobrist_keys(size)
         self.bits = np.zeros(self.W + 1, np.uint64)        # the bitset, and the hash register after it
@@ -71,21 +71,6 @@ class _Arrays:
         if self._call_at is None:
             self._call_at = bit_owners(self.bitpos, self.W)
         return calls_in(words, self._call_at)
-
-
-def linked_list(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``nxt`` and ``prv`` of the entry list: entry e links forward to e + 1 and back to e - 1, the head is index
-    ``size``, and -1 ends the list."""
-    nxt = np.arange(1, size + 2, dtype=np.int32)
-    prv = np.arange(-1, size, dtype=np.int32)
-    if size:
-        nxt[size - 1] = -1
-        nxt[size] = 0
-        prv[0] = size
-    else:
-        nxt[0] = -1
-    prv[size] = -1
-    return nxt, prv
 
 
 class Memo:

@@ -99,6 +99,12 @@ class Model:
         """Turn a call into a hashable input for ``step``, or None when it cannot affect the verdict."""
         raise NotImplementedError
 
+    def prepare_calls(self, calls: list[Call]) -> list[Hashable | None]:
+        """``prepare`` of each call, in order.  A model whose inputs depend only on a call's operation, status and
+        value may answer each distinct one once (``Register`` does: a history repeats ``write 3`` hundreds of
+        times), which also makes equal inputs one object."""
+        return list(map(self.prepare, calls))
+
     def step(self, state: Hashable, op: Hashable) -> Hashable | Inconsistent:
         """Apply input ``op`` to ``state``: the next state, or ``Inconsistent(reason)``."""
         raise NotImplementedError

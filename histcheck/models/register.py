@@ -22,6 +22,16 @@ from ..values import freeze, show
 from .base import ANYTHING, Inconsistent, Model
 
 
+_UNSEEN = object()
+
+
+def _all_ints(values: tuple) -> bool:
+    for v in values:
+        if v.__class__ is not int:
+            return False
+    return True
+
+
 class Register(Model):
     """A read/write register."""
 
@@ -45,6 +55,27 @@ class Register(Model):
 
     def prepare_other(self, call: Call) -> Hashable | None:
         raise self.reject(call, f"the operation {show(call.f)}", "read or write")
+
+    def prepare_calls(self, calls: list[Call]) -> list[Hashable | None]:
+        """``prepare`` of each call, each distinct (operation, status, value) worked out once.  Only values whose
+        equality is their identity as EDN are remembered (integers, strings, nil, and tuples of integers):
+        ``true == 1`` in Python, and a read of true is not a read of 1.  A subclass whose ``prepare`` reads more
+        of a call than that should set ``prepare_calls = Model.prepare_calls``."""
+        memo: dict[tuple, Hashable | None] = {}
+        out = []
+        prepare = self.prepare
+        for call in calls:
+            value = call.value
+            cls = value.__class__
+            if cls is int or cls is str or value is None or (cls is tuple and _all_ints(value)):
+                key = (call.f, call.status, cls, value)
+                op = memo.get(key, _UNSEEN)
+                if op is _UNSEEN:
+                    op = memo[key] = prepare(call)
+            else:
+                op = prepare(call)
+            out.append(op)
+        return out
 
     def step(self, state: Any, op: tuple) -> Any:
         kind = op[0]
