@@ -256,7 +256,8 @@ def known_steps(model: Model) -> dict[Hashable, dict] | None:
 
 
 _TABLES: dict[Hashable, "StateTable"] = {}
-TABLES_MAX = 256             # complete tables remembered before the memory of tables starts afresh
+TABLES_MAX = 256             # complete tables remembered before the memory of tables starts afresh,
+TABLES_BYTES = 32 << 20      # or once they hold this much
 
 
 def prefilled_table(model: Model, init_state: Hashable, inputs: list[Hashable], memory_limit: int | None = None,
@@ -281,7 +282,7 @@ def prefilled_table(model: Model, init_state: Hashable, inputs: list[Hashable], 
     table = StateTable(model, init_state, inputs, memory_limit)
     complete = table.prefill(stop=stop)
     if complete and key is not None:
-        if len(_TABLES) >= TABLES_MAX:
+        if len(_TABLES) >= TABLES_MAX or sum(t.nbytes for t in _TABLES.values()) > TABLES_BYTES:
             _TABLES.clear()
         _TABLES[key] = table
     return table, complete
