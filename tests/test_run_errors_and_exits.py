@@ -2,12 +2,11 @@
 
 * A node killed by the kill nemesis (SIGKILL), and another stopped by the stop nemesis (SIGTERM, a fault of its
   own), refuse connections; every request they refused is ``:fail`` (it certainly did nothing), none is ``:info``
-  (docs/semantics.md, the client-error rule); and the watcher reports neither exit (both were asked for).
+  (docs/semantics.md, the client-error rule); and the watcher reports neither exit (both were asked for).  In
+  both network modes: a dead node's proxy refuses too (histcheck/run/proxy.py), so while a node is down its
+  worker records ``:fail``, with at most two ``:info`` (the call in flight when the fault struck, one more).
 * A node killed with ``kill -9`` from outside, with no nemesis, is noticed: a nemesis-style ``:info`` event
   ``n3 exited, signal 9`` in the history, ``node_exits`` in test.json, and the first note of the verdict.
-
-Network namespaces (root) for the first: through the proxies the proxy itself accepts the connection, so a dead
-node's requests are resets after sending, which the rule must leave ``:info``.
 """
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from histcheck.run.runner import RunOptions, Runner
 
 from nemesis_helpers import assert_nothing_left, history
 
+MODES = ["proxy"] + (["netns"] if net.is_root() else [])
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd not installed")]
 
 
@@ -37,12 +37,12 @@ def options(tmp_path: Path, **overrides) -> RunOptions:
     return RunOptions(**base)
 
 
-@pytest.mark.skipif(not net.is_root(), reason="refusals reach the client only without proxies (namespaces: root)")
-def test_a_killed_nodes_refused_requests_are_fail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_a_killed_nodes_refused_requests_are_fail(mode: str, tmp_path: Path) -> None:
     started = time.monotonic()
     nemesis = "kill:n2@seq:1-3,stop:n3@seq:3.5-5.5"
-    outcome = Runner(options(tmp_path, nemesis=nemesis, network="netns")).run()
-    print(f"etcd kill and stop run: {time.monotonic() - started:.1f} s")
+    outcome = Runner(options(tmp_path, nemesis=nemesis, network=mode)).run()
+    print(f"etcd kill and stop run ({mode}): {time.monotonic() - started:.1f} s")
     ops = history(outcome)
     refused = [op for op in ops if "ConnectionRefusedError" in (op.get("error") or "")]
     assert len(refused) >= 5, [op.get("error") for op in ops if op.get("error")][:10]
@@ -53,9 +53,23 @@ def test_a_killed_nodes_refused_requests_are_fail(tmp_path: Path) -> None:
     done = {op["f"]: op["value"] for op in ops if op["process"] == "nemesis" and op["value"] and "nodes" in op["value"]}
     assert done["kill"]["nodes"] == ["n2"] and done["stop-node"]["nodes"] == ["n3"], done
     assert "start-node" in done and "restart" in done
+    for fault, recovery, worker in (("kill", "restart", 1), ("stop-node", "start-node", 2)):
+        crashed = [op for op in ops_while_down(ops, fault, recovery) if op["process"] % 5 == worker
+                   and op["type"] == "info"]
+        assert len(crashed) <= 2, crashed   # the call in flight when the node went, and at most one more
     assert not [op for op in ops if op["f"] == "node-exited"] and not outcome.errors, outcome.errors
     assert outcome.result.valid is True, outcome.result.to_dict()
     assert_nothing_left()
+
+
+def ops_while_down(ops: list[dict], fault: str, recovery: str) -> list[dict]:
+    """Client completions from the end of the ``fault`` step (the node is down) to the start of ``recovery``."""
+    nemesis = [op for op in ops if op["process"] == "nemesis"]
+    down = next(i for i, op in enumerate(nemesis)
+                if op["f"] == fault and isinstance(op.get("value"), dict) and "nodes" in op["value"])
+    back = next(op for op in nemesis[down:] if op["f"] == recovery)
+    return [op for op in ops if op["process"] != "nemesis" and op["type"] != "invoke"
+            and nemesis[down]["time"] <= op["time"] <= back["time"]]
 
 
 def etcd_node_pid(runner_pid: int, name: str) -> int | None:

@@ -204,12 +204,14 @@ class DB:
         for proc in self.nodes[name].procs.values():
             procs.stop(proc)
         self.nodes[name].paused = False
+        self.network.node_stopped(name)
 
     def kill(self, name: str) -> None:
         self.expect_exit(name)
         for proc in self.nodes[name].procs.values():
             procs.kill(proc)
         self.nodes[name].paused = False
+        self.network.node_stopped(name)
 
     def pause(self, name: str) -> None:
         for proc in self.nodes[name].procs.values():

@@ -28,11 +28,12 @@ import json
 import os
 import random
 import re
+import select
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Sequence
+from typing import IO, Container, Iterable, Sequence
 
 from . import procs
 
@@ -107,6 +108,10 @@ class Network:
 
     def heal(self) -> None:
         raise NotImplementedError
+
+    def node_stopped(self, name: str) -> None:
+        """Node ``name`` was just stopped or killed: a topology that stands between it and its dialers (the
+        proxies) makes it refuse connections now, as the node itself does."""
 
     def teardown(self) -> None:
         raise NotImplementedError
@@ -343,13 +348,16 @@ def sweep_stale() -> list[str]:
 
 
 # -- proxies ----------------------------------------------------------------------------------------------------
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1", avoid: Container[int] = ()) -> int:
     """A port nothing listens on, chosen below the kernel's ephemeral range: a port the kernel hands out (bind to
     0) may be taken a moment later as the source port of some outgoing connection (a client's, a peer's), and a
-    node started on it then fails to listen, or a proxy sees a connection it did not carry."""
+    node started on it then fails to listen, or a proxy sees a connection it did not carry.  Never one of
+    ``avoid``: the ports already chosen for the same run, which nothing may listen on yet."""
     low = _ephemeral_low()
     for _ in range(200):
         port = random.randrange(max(1024, low - 20000), low)
+        if port in avoid:
+            continue
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -393,13 +401,22 @@ class ProxyNetwork(Network):
         self.per_pair = True
 
     def setup(self, names: Sequence[str], ports: dict[str, int]) -> dict[str, NodeNet]:
+        chosen: set[int] = set()
+
+        def fresh_port() -> int:
+            """Distinct ports: free_port only knows what listens now, and a port handed out twice is wanted by two
+            programs of the run (one node fails to listen; or, since a proxy closes its public ports while its
+            node is down, a node could take one and get its dialers)."""
+            port = free_port(avoid=chosen)
+            chosen.add(port)
+            return port
         for name in names:
-            private = {port_name: free_port() for port_name in ports}
+            private = {port_name: fresh_port() for port_name in ports}
             if self.per_pair:
-                self.routes[name] = [{"port": p, "listen": free_port(), "target": private[p], "source": dialer}
+                self.routes[name] = [{"port": p, "listen": fresh_port(), "target": private[p], "source": dialer}
                                      for p in ports for dialer in [CLIENTS, *(n for n in names if n != name)]]
             else:
-                self.routes[name] = [{"port": p, "listen": free_port(), "target": private[p]} for p in ports]
+                self.routes[name] = [{"port": p, "listen": fresh_port(), "target": private[p]} for p in ports]
         for name in names:
             endpoints = {r["port"]: Endpoint("127.0.0.1", r["target"], "127.0.0.1", r["listen"])
                          for r in self.routes[name] if r.get("source", CLIENTS) == CLIENTS}
@@ -448,11 +465,12 @@ class ProxyNetwork(Network):
                 f"links over it up" for p in shared]
 
     def _start_proxy(self, name: str, node: NodeNet) -> subprocess.Popen:
+        """Start the proxy and wait for its ``ready`` (every public port bound): no connection of ours goes
+        through it, and one that cannot bind a port exits at once instead of timing out."""
         routes = self.routes[name]
         argv = [sys.executable, "-m", "histcheck.run.proxy", name, json.dumps(routes), f"hc{os.getpid()}"]
         proc = procs.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, log=self._log(name))
-        ready = procs.wait_until(lambda: all(_can_connect(r["listen"]) for r in routes), timeout=10)
-        if not ready:
+        if _first_line(proc.stdout, timeout=10) != b"ready":
             procs.kill(proc)
             raise RuntimeError(f"the proxy for {name} did not start")
         return proc
@@ -482,11 +500,17 @@ class ProxyNetwork(Network):
         """Loss / latency / count-filter rules (see ``histcheck.run.proxy``); an empty list removes them."""
         self._send({"cmd": "shape", "rules": rules})
 
-    def _send(self, message: dict) -> None:
-        """Send a command to every proxy and wait for each to confirm it is in force."""
+    def node_stopped(self, name: str) -> None:
+        """The proxy closes the public ports of the node's dead ports before the next request (it would notice
+        on its own, but only once a connection had slipped through it)."""
+        if name in self.proxies:
+            self._send({"cmd": "check"}, [self.proxies[name]])
+
+    def _send(self, message: dict, proxies: Iterable[subprocess.Popen] | None = None) -> None:
+        """Send a command to every proxy (or to ``proxies``) and wait for each to confirm it is in force."""
         line = (json.dumps(message) + "\n").encode()
         sent = []
-        for proc in self.proxies.values():
+        for proc in self.proxies.values() if proxies is None else proxies:
             if proc.poll() is None and proc.stdin is not None:
                 try:
                     proc.stdin.write(line)
@@ -540,9 +564,8 @@ def wait_until_gone(pid: int, timeout: float = 10) -> bool:
                             and not glob.glob(data), timeout, interval=0.2)
 
 
-def _can_connect(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def _first_line(stream: IO[bytes] | None, timeout: float) -> bytes | None:
+    """The first line a child writes on ``stream`` (stripped), or None when none comes within ``timeout``."""
+    if stream is None or not select.select([stream], [], [], timeout)[0]:
+        return None
+    return stream.readline().strip()

@@ -263,6 +263,7 @@ class PostgresDB(DB):
             except subprocess.TimeoutExpired:
                 self.kill(name)
         self.nodes[name].paused = False
+        self.network.node_stopped(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL of the server and of every backend (they would otherwise finish their statements)."""
@@ -273,6 +274,7 @@ class PostgresDB(DB):
             procs.kill(server)
         signal_pids(backends, signal.SIGKILL)
         self.nodes[name].paused = False
+        self.network.node_stopped(name)
 
     def pause(self, name: str) -> None:
         server = self._server(name)
