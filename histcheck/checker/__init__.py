@@ -15,10 +15,12 @@ importing, so a small history never loads numpy or numba), the kernel for everyt
 from __future__ import annotations
 
 import os
+import signal
 import time
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from contextlib import contextmanager
+from typing import Any, Iterator, Protocol
 
 from ..errors import InputError
 from ..gcpause import paused_gc
@@ -245,6 +247,26 @@ def _engine(name: str):
     raise InputError(f"unknown engine {name!r}", expected="one of " + ", ".join(ENGINES))
 
 
+@contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block is done, then raise it.  A KeyboardInterrupt raised while numba compiles
+    or loads a kernel lands in one of its ctypes callbacks, which swallows it and leaves that kernel broken for the
+    process (and possibly its on-disk cache), so the kernels are loaded under this, once, when the engine starts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        raise KeyboardInterrupt
+
+
 def _run_reference(part, m, init_state, *, deadline=None, memory_limit=None, cancel=None) -> SearchOutcome:
     return search_reference(part, m, init_state, deadline=deadline, cancel=cancel, memory_limit=memory_limit)
 
@@ -257,8 +279,12 @@ def _kernel():
     global _run_kernel
     if _run_kernel is not None:
         return _run_kernel
-    from .compose import search_split_kernel
-    from .search import search_kernel
+    from .compose import search_split_kernel, warm_up_split
+    from .search import search_kernel, warm_up
+
+    with interrupt_deferred():      # numba loads, or compiles, each kernel on its first call: do it now, whole
+        warm_up()
+        warm_up_split()
 
     def run_kernel(part, m, init_state, **options) -> SearchOutcome:
         global _kernel_started

@@ -160,3 +160,19 @@ def search_split_kernel(part: Partition, model: Model, init_state: Hashable, *, 
         return SearchOutcome(None, answer, explored=explored, states=states, engine="kernel-split")
     return SearchOutcome(answer == K.VALID, explored=explored, states=states, engine="kernel-split",
                          blame=int(regs[K.R_BLAME]) if answer == K.INVALID else -1)
+
+
+def warm_up_split() -> None:
+    """Call the compositional kernel once, on a history of two keys: numba loads it (or compiles it) on its first
+    call, which must not be interrupted (``checker.interrupt_deferred``)."""
+    from ..history import History, Op
+    from ..models import get
+    from .encode import make_partition
+    ops = []
+    for process, key in ((0, "x"), (1, "y")):
+        ops += [Op("invoke", process, "put", "a", extra={"key": key}), Op("ok", process, "put", "a", extra={"key": key}),
+                Op("invoke", process, "get", None, extra={"key": key}), Op("ok", process, "get", "b", extra={"key": key})]
+    model = get("kv").configure(init="")
+    part = make_partition(None, History(ops).calls(), model)
+    search_split_kernel(part, model, model.init_state(""))
+

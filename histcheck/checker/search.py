@@ -294,3 +294,19 @@ def drive(run_slice: Callable[[], int], table: StateTable, memo: Memo, regs: np.
                 return K.INVALID
     except (MemoryBudget, TableTooLarge):
         return "memory"
+
+
+def warm_up() -> None:
+    """Call every kernel entry point this module uses once, on a history of three calls: numba loads each from
+    its cache (or compiles it) on its first call, which must not be interrupted (``checker.interrupt_deferred``)."""
+    from ..history import History, Op
+    from ..models import get
+    ops = [Op("invoke", 0, "write", 1), Op("ok", 0, "write", 1), Op("invoke", 1, "read", None),
+           Op("invoke", 0, "read", 2), Op("ok", 0, "read", 2), Op("info", 1, "read", None)]
+    model = get("cas-register").configure(init=0)
+    from .encode import make_partition
+    part = make_partition(None, History(ops).calls(), model)
+    search_kernel(part, model, 0)
+    search_kernel(part, model, 0, quick=False)
+    K.rehash(np.zeros(1, np.uint64), 0, np.full(2, -1, np.int64))
+
