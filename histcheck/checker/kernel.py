@@ -428,12 +428,9 @@ def quick_kernel(call_pos, ret_pos, kind, blind, pure, zob, table, stuck_limit, 
     bits = np.zeros(W, np.uint64)
     hreg = np.zeros(1, np.uint64)
     size = max(n, 1)
-    stack_e = np.empty(size, np.int32)
-    stack_s = np.empty(size, np.int32)
-    stack_since = np.empty(size, np.int32)
-    stack_phase = np.empty(size, np.int32)
-    best = np.empty(size, np.int32)
-    crash_stack = np.empty(size, np.int32)
+    stacks = np.empty((6, size), np.int32)      # as search._Arrays: one block, a row per stack
+    stack_e, stack_s, stack_since, stack_phase, best, crash_stack = (stacks[0], stacks[1], stacks[2], stacks[3],
+                                                                     stacks[4], stacks[5])
     per_record = min(W, 4)
     cap = memo_records
     slots = np.full(2 * cap, -1, np.int64)
