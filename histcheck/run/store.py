@@ -20,17 +20,7 @@ from typing import Any
 from ..history import Op
 from ..values import Keyword
 
-try:
-    from ..formats import format_op, format_op_json
-except ImportError:  # the formats package is being written alongside; fall back to our own writer
-    from ..values import show
-
-    def format_op(op: Op) -> str:
-        return show({Keyword(k): v for k, v in op.to_dict().items()})
-
-    def format_op_json(op: Op) -> str:
-        from ..values import to_plain
-        return json.dumps(to_plain(op.to_dict()))
+from ..formats import format_op, format_op_json
 
 
 def timestamp() -> str:
